@@ -1,0 +1,1 @@
+"""The ``inception-fer`` command line: one module per subcommand."""
