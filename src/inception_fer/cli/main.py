@@ -17,6 +17,10 @@ from ..errors import InceptionFerError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "models_cmd",
+    "summary_cmd",
+    "plot_cmd",
+    "train_cmd",
+    "evaluate_cmd",
 )
 
 

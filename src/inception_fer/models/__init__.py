@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from . import googlenet, inception_fer, inception_v3, mini_xception, tutorial
 from .registry import create_model, is_model, list_models, model_entrypoint, register_model
 
-__all__ = ["create_model", "is_model", "list_models", "model_entrypoint", "register_model"]
+__all__ = [
+    "create_model",
+    "googlenet",
+    "inception_fer",
+    "inception_v3",
+    "is_model",
+    "list_models",
+    "mini_xception",
+    "model_entrypoint",
+    "register_model",
+    "tutorial",
+]

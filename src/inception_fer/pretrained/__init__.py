@@ -1,0 +1,57 @@
+"""Pretrained weights shipped inside the package, loaded by name with no download."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import InceptionFerError
+from ..training.checkpoint import Checkpoint, load_checkpoint
+
+_SUFFIX = ".safetensors"
+
+
+def _weights_dir() -> Path:
+    return Path(str(resources.files(__package__)))
+
+
+def list_pretrained() -> list[str]:
+    """Names of the models whose trained weights ship with the package."""
+    return sorted(p.name[: -len(_SUFFIX)] for p in _weights_dir().glob(f"*{_SUFFIX}"))
+
+
+def pretrained_path(name: str) -> Path:
+    """The shipped checkpoint file of ``name``; a clear error listing what ships otherwise."""
+    path = _weights_dir() / f"{name}{_SUFFIX}"
+    if not path.is_file():
+        shipped = ", ".join(list_pretrained()) or "none"
+        raise InceptionFerError(f"no pretrained weights for {name!r}; shipped: {shipped}")
+    return path
+
+
+def load_pretrained_checkpoint(name: str) -> Checkpoint:
+    """The shipped checkpoint of ``name``: model (eval mode), class names and normalisation."""
+    checkpoint = load_checkpoint(pretrained_path(name))
+    checkpoint.model.eval()
+    return checkpoint
+
+
+def load_pretrained(name: str, **kwargs: Any) -> nn.Module:
+    """The model ``name`` with its shipped weights, in eval mode.
+
+    Keyword arguments must agree with the shipped model (``num_classes``, ``in_chans``); to change
+    the class count, fine-tune from these weights instead.
+    """
+    checkpoint = load_pretrained_checkpoint(name)
+    meta = checkpoint.meta
+    shipped = {"num_classes": len(meta.class_names), **meta.model_kwargs}
+    for key, value in kwargs.items():
+        if key in shipped and shipped[key] != value:
+            raise InceptionFerError(
+                f"pretrained {name!r} has {key}={shipped[key]}, not {value}; "
+                "fine-tune it to change that"
+            )
+    return checkpoint.model

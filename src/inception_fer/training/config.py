@@ -1,0 +1,75 @@
+"""The training configuration: every option of ``inception-fer train`` in one dataclass."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InceptionFerError
+
+AMP_MODES = ("none", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters and data options of one training run (saved as ``run.json``)."""
+
+    model: str = "inception_fer_s"
+    data: str = ""
+    epochs: int = 30
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    class_weights: str = "none"
+    augment: str = "default"
+    seed: int = 0
+    drop_rate: float | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    input_size: int = 48
+    val_fraction: float | None = None
+    skip_bad: bool = False
+    early_stopping: int = 0
+    clip_grad: float = 0.0
+    channels_last: bool = True
+    amp: str = "none"
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.batch_size >= 1, f"batch size must be at least 1, got {self.batch_size}"),
+            (self.lr > 0, f"learning rate must be positive, got {self.lr}"),
+            (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
+            (
+                0 <= self.label_smoothing < 1,
+                f"label smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
+            (
+                self.class_weights in ("none", "balanced"),
+                f"class weights must be 'none' or 'balanced', got {self.class_weights!r}",
+            ),
+            (self.early_stopping >= 0, "early stopping patience must be >= 0"),
+            (self.clip_grad >= 0, "gradient clipping norm must be >= 0"),
+            (
+                self.amp in AMP_MODES,
+                f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}",
+            ),
+            (self.input_size >= 8, f"input size must be at least 8, got {self.input_size}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InceptionFerError(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

@@ -1,0 +1,394 @@
+"""``fit``: train a registered network on FER data, with history, curves and exact resume.
+
+The whole dataset lives in memory as uint8; each step gathers a batch by index, converts it to
+float, augments it with batched tensor ops and normalises it, so no per-image Python runs in the
+hot loop. All randomness comes from two seeded ``torch.Generator`` objects (shuffling and
+augmentation) plus torch's global generator (dropout), and all three are saved in every checkpoint:
+resuming after any interruption ends at the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from tqdm import tqdm
+
+from ..data import BatchAugment, FerData, load_fer
+from ..data.augment import AugmentConfig
+from ..data.normalize import compute_mean_std
+from ..errors import InceptionFerError
+from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .history import keras_history, write_history
+from .optim import Scheduler, build_optimizer, build_scheduler
+from .run_dir import prepare_run_dir, read_run_config, update_run_config
+
+AUX_LOSS_WEIGHT = 0.3
+"""Weight of each auxiliary classifier's loss (GoogLeNet, Szegedy et al. 2014)."""
+
+Logger = Callable[[str], None]
+
+
+@dataclass
+class FitResult:
+    """What a training run produced."""
+
+    run_dir: Path
+    rows: list[dict[str, float]]
+    best_val_acc: float
+    best_epoch: int
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        """Keras-style history: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``."""
+        return keras_history(self.rows)
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.run_dir / "best.safetensors"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.run_dir / "last.safetensors"
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise InceptionFerError(f"unknown device {name!r}: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InceptionFerError("device 'cuda' was asked for but CUDA is not available here")
+    return device
+
+
+def fit(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    quiet: bool = False,
+    data: FerData | None = None,
+    log: Logger = print,
+) -> FitResult:
+    """Train ``config.model`` on ``config.data`` (or on ``data``), writing the run to ``run_dir``.
+
+    Every epoch writes ``history.csv``/``history.json``, ``curves.png``, ``last.safetensors`` and,
+    when validation accuracy improves, ``best.safetensors``. A ``run_dir`` that holds another run is
+    refused unless ``overwrite``.
+    """
+    run_path = Path(run_dir)
+    prepare_run_dir(run_path, config, overwrite)
+    return _Trainer(config, _load_data(config, data, log), run_path, quiet, log).run()
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    epochs: int | None = None,
+    quiet: bool = False,
+    data: FerData | None = None,
+    log: Logger = print,
+) -> FitResult:
+    """Continue the run saved in ``run_dir`` with its saved configuration, after any interruption;
+    ``epochs`` extends (or shortens) it."""
+    run_path = Path(run_dir)
+    config = read_run_config(run_path)
+    if epochs is not None and epochs != config.epochs:
+        config.epochs = epochs
+        update_run_config(run_path, config)
+    trainer = _Trainer(config, _load_data(config, data, log), run_path, quiet, log)
+    trainer.restore(run_path / "last.safetensors")
+    return trainer.run()
+
+
+def _load_data(config: TrainConfig, data: FerData | None, log: Logger) -> FerData:
+    if data is not None:
+        return data
+    loaded = load_fer(
+        config.data,
+        image_size=config.input_size,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        skip_bad=config.skip_bad,
+    )
+    if loaded.bad_files:
+        log(f"skipped {len(loaded.bad_files)} unreadable image(s), e.g. {loaded.bad_files[0]}")
+    return loaded
+
+
+class _Trainer:
+    """The state of one run and the epoch loop over it."""
+
+    def __init__(
+        self, config: TrainConfig, data: FerData, run_dir: Path, quiet: bool, log: Logger
+    ) -> None:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        device = resolve_device(config.device)
+        self.config, self.data, self.device, self.run_dir = config, data, device, run_dir
+        self.quiet, self.log = quiet, log
+        torch.manual_seed(config.seed)
+        self.shuffle_gen = torch.Generator().manual_seed(config.seed)
+        self.augment_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+        mean, std = compute_mean_std(data.train.images)
+        kwargs = dict(config.model_kwargs)
+        if config.drop_rate is not None:
+            kwargs["drop_rate"] = config.drop_rate
+        self.meta = CheckpointMeta(
+            model_name=config.model,
+            model_kwargs={"in_chans": 1, **kwargs},
+            class_names=list(data.class_names),
+            mean=float(mean),
+            std=float(std),
+            input_size=config.input_size,
+        )
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.memory_format = memory_format
+        self.model = self.meta.build_model().to(device)
+        self.model.to(memory_format=memory_format)  # type: ignore[call-overload]
+        self.augment = BatchAugment(AugmentConfig.from_string(config.augment))
+        self.optimizer = build_optimizer(
+            config.optimizer,
+            self.model.parameters(),
+            config.lr,
+            config.weight_decay,
+            fused=True if config.optimizer in ("adam", "adamw") else None,
+        )
+        self.steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+        self.scheduler: Scheduler = build_scheduler(
+            config.schedule,
+            self.optimizer,
+            config.epochs,
+            self.steps_per_epoch,
+            config.warmup_epochs,
+        )
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
+        self.criterion = nn.CrossEntropyLoss(
+            weight=self._class_weights(), label_smoothing=config.label_smoothing
+        )
+        size = (config.input_size, config.input_size)
+        if tuple(data.train.images.shape[1:]) != size:
+            raise InceptionFerError(
+                f"training images are {data.train.images.shape[1:]}, expected {size} "
+                "(load the data with image_size=input_size)"
+            )
+        self.train_x = torch.from_numpy(data.train.images).to(device)
+        self.train_y = torch.from_numpy(data.train.labels).to(device)
+        self.val_x = torch.from_numpy(data.val.images).to(device)
+        self.val_y = torch.from_numpy(data.val.labels).to(device)
+        self.rows: list[dict[str, float]] = []
+        self.start_epoch = 0
+        self.best_val_acc = -1.0
+        self.best_epoch = 0
+        self.epochs_since_best = 0
+
+    def _class_weights(self) -> torch.Tensor | None:
+        if self.config.class_weights == "none":
+            return None
+        k = len(self.data.class_names)
+        counts = np.bincount(self.data.train.labels, minlength=k).astype(np.float64)
+        weights = len(self.data.train) / (k * np.maximum(counts, 1.0))
+        return torch.tensor(weights, dtype=torch.float32, device=self.device)
+
+    def _train_state(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "shuffle_rng": self.shuffle_gen.get_state(),
+            "augment_rng": self.augment_gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "grad_scaler": self.scaler.state_dict(),
+            "rows": self.rows,
+            "best_val_acc": self.best_val_acc,
+            "best_epoch": self.best_epoch,
+            "epochs_since_best": self.epochs_since_best,
+        }
+
+    def restore(self, path: Path) -> None:
+        """Continue from a ``last`` checkpoint: weights, optimizer, schedule, RNGs, history."""
+        checkpoint = load_checkpoint(path, with_train_state=True)
+        state = checkpoint.train_state
+        if state is None:
+            raise InceptionFerError(f"cannot resume: {path} holds no training state")
+        self.model.load_state_dict(checkpoint.model.state_dict())
+        self.meta = checkpoint.meta
+        self.optimizer.load_state_dict(state["optimizer"])
+        _match_param_layout(self.optimizer)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.shuffle_gen.set_state(state["shuffle_rng"])
+        self.augment_gen.set_state(state["augment_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and state["cuda_rng"]:
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
+        self.rows = [dict(row) for row in state["rows"]]
+        self.best_val_acc = float(state["best_val_acc"])
+        self.best_epoch = int(state["best_epoch"])
+        self.epochs_since_best = int(state["epochs_since_best"])
+        self.start_epoch = checkpoint.meta.epoch
+        self.log(f"resuming {self.run_dir} after epoch {self.start_epoch}")
+
+    def run(self) -> FitResult:
+        config = self.config
+        for epoch in range(self.start_epoch, config.epochs):
+            if config.early_stopping and self.epochs_since_best >= config.early_stopping:
+                self.log(f"early stopping: no improvement for {self.epochs_since_best} epochs")
+                break
+            started = time.perf_counter()
+            train_loss, train_acc = self._train_epoch(epoch)
+            seconds = time.perf_counter() - started
+            val_loss, val_acc = self._validate()
+            if isinstance(self.scheduler, ReduceLROnPlateau):
+                self.scheduler.step(val_loss)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "seconds": seconds,
+                "images_per_s": len(self.data.train) / seconds,
+            }
+            self.rows.append(row)
+            improved = val_acc > self.best_val_acc
+            if improved:
+                self.best_val_acc, self.best_epoch, self.epochs_since_best = val_acc, epoch + 1, 0
+            else:
+                self.epochs_since_best += 1
+            self._save(epoch + 1, row, improved)
+            self.log(_epoch_line(row, config.epochs, improved))
+        return FitResult(self.run_dir, self.rows, self.best_val_acc, self.best_epoch)
+
+    def _batch(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
+        x = (images.unsqueeze(1).float().div_(255.0) - self.meta.mean) / self.meta.std
+        if augment:
+            x = self.augment(x, generator=self.augment_gen)
+        return x.contiguous(memory_format=self.memory_format)
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        )
+
+    def _loss(self, output: Any, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss (with auxiliary heads when the model returns them) and the main logits."""
+        if isinstance(output, torch.Tensor):
+            return self.criterion(output, target), output
+        logits, *aux = output
+        loss = self.criterion(logits, target)
+        for aux_logits in aux:
+            if aux_logits is not None:
+                loss = loss + AUX_LOSS_WEIGHT * self.criterion(aux_logits, target)
+        return loss, logits
+
+    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+        config = self.config
+        self.model.train()
+        n = len(self.train_x)
+        order = torch.randperm(n, generator=self.shuffle_gen).to(self.device)
+        total_loss = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        bar = tqdm(
+            total=n,
+            desc=f"epoch {epoch + 1}/{config.epochs}",
+            unit="img",
+            disable=self.quiet,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        with bar:
+            for start in range(0, n, config.batch_size):
+                index = order[start : start + config.batch_size]
+                x = self._batch(self.train_x[index], augment=True)
+                y = self.train_y[index]
+                with self._autocast():
+                    loss, logits = self._loss(self.model(x), y)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if config.clip_grad:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                if not isinstance(self.scheduler, ReduceLROnPlateau):
+                    self.scheduler.step()
+                total_loss += loss.detach() * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                bar.update(len(y))
+                if not self.quiet and (start // config.batch_size) % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if not math.isfinite(total_loss.item()):
+            raise InceptionFerError(
+                f"training diverged at epoch {epoch + 1} (loss is not finite); "
+                "lower --lr or use --clip-grad"
+            )
+        return total_loss.item() / n, correct.item() / n
+
+    @torch.no_grad()
+    def _validate(self, batch_size: int = 512) -> tuple[float, float]:
+        self.model.eval()
+        n = len(self.val_x)
+        if n == 0:
+            return float("nan"), float("nan")
+        total_loss = 0.0
+        correct = 0
+        for start in range(0, n, batch_size):
+            x = self._batch(self.val_x[start : start + batch_size], augment=False)
+            y = self.val_y[start : start + batch_size]
+            with self._autocast():
+                logits = self.model(x).float()
+            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += int((logits.argmax(1) == y).sum().item())
+        return total_loss / n, correct / n
+
+    def _save(self, epoch: int, row: dict[str, float], improved: bool) -> None:
+        from ..evaluation.plots import plot_curves
+
+        self.meta.epoch = epoch
+        self.meta.metrics = {k: float(v) for k, v in row.items() if k != "epoch"}
+        if improved:
+            save_checkpoint(self.run_dir / "best.safetensors", self.model, self.meta)
+        save_checkpoint(
+            self.run_dir / "last.safetensors", self.model, self.meta, self._train_state()
+        )
+        write_history(self.rows, self.run_dir)
+        plot_curves(self.rows, self.run_dir / "curves.png", title=self.config.model)
+
+
+def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored per-parameter buffers their parameter's memory layout (e.g. channels_last):
+    checkpoints store them contiguous, and fused kernels assume matching strides."""
+    for param, buffers in optimizer.state.items():
+        for key, value in buffers.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                buffers[key] = torch.empty_like(param).copy_(value)
+
+
+def _epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
+    return (
+        f"epoch {int(row['epoch'])}/{epochs}  "
+        f"loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  "
+        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.4f}  "
+        f"lr {row['lr']:.2e}  {row['seconds']:.1f}s  {row['images_per_s']:.0f} img/s"
+        + ("  *best" if improved else "")
+    )

@@ -1,0 +1,256 @@
+"""The training loop: run files, exact resume (also after kill -9), determinism, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import make_faces
+from inception_fer.cli.main import main
+from inception_fer.data import FerData, Split
+from inception_fer.errors import InceptionFerError
+from inception_fer.training.checkpoint import load_checkpoint
+from inception_fer.training.config import TrainConfig
+from inception_fer.training.fit import fit, resume
+from inception_fer.training.optim import build_optimizer, build_scheduler
+
+MODEL = "mini_xception"
+
+
+def tiny_data(n_train: int = 70, n_val: int = 21) -> FerData:
+    x, y = make_faces(n_train, seed=3)
+    vx, vy = make_faces(n_val, seed=4)
+    return FerData(
+        train=Split(x, y),
+        val=Split(vx, vy),
+        test=None,
+        class_names=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
+        source="npy",
+    )
+
+
+def config(**overrides) -> TrainConfig:
+    values = dict(model=MODEL, epochs=3, batch_size=16, lr=3e-3, threads=1, seed=5)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path).model.state_dict()
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
+
+
+def test_fit_writes_history_curves_and_checkpoints(tmp_path: Path) -> None:
+    result = fit(config(), tmp_path / "run", data=tiny_data(), quiet=True, log=lambda _: None)
+    run = tmp_path / "run"
+    for name in ("run.json", "history.csv", "history.json", "curves.png", "best.safetensors"):
+        assert (run / name).stat().st_size > 0, name
+    rows = json.loads((run / "history.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert len((run / "history.csv").read_text().splitlines()) == 4
+    assert result.history["val_accuracy"] == [r["val_acc"] for r in rows]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    last = load_checkpoint(run / "last.safetensors")
+    assert last.meta.epoch == 3
+    assert last.meta.class_names[0] == "angry"
+    assert last.meta.std > 0 and 0 < last.meta.mean < 1
+    assert load_checkpoint(run / "best.safetensors").meta.epoch == result.best_epoch
+
+
+def test_same_seed_same_weights(tmp_path: Path) -> None:
+    data = tiny_data()
+    fit(config(epochs=2), tmp_path / "a", data=data, quiet=True, log=lambda _: None)
+    fit(config(epochs=2), tmp_path / "b", data=data, quiet=True, log=lambda _: None)
+    assert_same_weights(tmp_path / "a" / "last.safetensors", tmp_path / "b" / "last.safetensors")
+
+
+def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
+    data = tiny_data()
+    cfg = config(schedule="cosine", augment="default", drop_rate=0.2)
+    fit(cfg, tmp_path / "full", data=data, quiet=True, log=lambda _: None)
+
+    def interrupt_after_first_epoch(line: str) -> None:
+        if line.startswith("epoch 1/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, tmp_path / "cut", data=data, quiet=True, log=interrupt_after_first_epoch)
+    assert load_checkpoint(tmp_path / "cut" / "last.safetensors").meta.epoch == 1
+    result = resume(tmp_path / "cut", data=data, quiet=True, log=lambda _: None)
+    assert [int(r["epoch"]) for r in result.rows] == [1, 2, 3]
+    assert_same_weights(
+        tmp_path / "full" / "last.safetensors", tmp_path / "cut" / "last.safetensors"
+    )
+
+
+def test_resume_can_extend_a_finished_run(tmp_path: Path) -> None:
+    data = tiny_data()
+    fit(config(epochs=1), tmp_path / "run", data=data, quiet=True, log=lambda _: None)
+    result = resume(tmp_path / "run", epochs=2, data=data, quiet=True, log=lambda _: None)
+    assert [int(r["epoch"]) for r in result.rows] == [1, 2]
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs"] == 2
+
+
+def _train_cli(data_dir: Path, out: Path, epochs: int) -> list[str]:
+    return [
+        "train", "--model", MODEL, "--data", str(data_dir), "--out", str(out),
+        "--epochs", str(epochs), "--batch-size", "16", "--lr", "3e-3", "--threads", "1",
+        "--seed", "7", "--schedule", "cosine", "--quiet",
+    ]  # fmt: skip
+
+
+def test_resume_after_kill_9_ends_at_same_weights(tmp_path: Path, npy_dataset: Path) -> None:
+    assert main(_train_cli(npy_dataset, tmp_path / "full", 4)) == 0
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "inception_fer", *_train_cli(npy_dataset, tmp_path / "cut", 4)]
+    process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    history = tmp_path / "cut" / "history.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if history.exists() and len(json.loads(history.read_text() or "[]")) >= 1:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    epochs_done = len(json.loads(history.read_text()))
+    assert epochs_done < 4
+
+    assert main(["train", "--resume", str(tmp_path / "cut"), "--quiet"]) == 0
+    rows = json.loads(history.read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert_same_weights(
+        tmp_path / "full" / "last.safetensors", tmp_path / "cut" / "last.safetensors"
+    )
+    full_rows = json.loads((tmp_path / "full" / "history.json").read_text())
+    assert [r["val_acc"] for r in rows] == [r["val_acc"] for r in full_rows]
+
+
+def test_refuses_a_directory_holding_another_run(tmp_path: Path) -> None:
+    data = tiny_data()
+    fit(config(epochs=1), tmp_path / "run", data=data, quiet=True, log=lambda _: None)
+    with pytest.raises(
+        InceptionFerError, match=r"already holds a training run.*--resume.*--overwrite"
+    ):
+        fit(config(epochs=1), tmp_path / "run", data=data, quiet=True, log=lambda _: None)
+    result = fit(
+        config(epochs=1, seed=9),
+        tmp_path / "run",
+        data=data,
+        overwrite=True,
+        quiet=True,
+        log=lambda _: None,
+    )
+    assert len(result.rows) == 1
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["seed"] == 9
+
+
+def test_resume_without_a_run(tmp_path: Path) -> None:
+    with pytest.raises(InceptionFerError, match=r"holds no run\.json"):
+        resume(tmp_path, quiet=True)
+
+
+def test_early_stopping(tmp_path: Path) -> None:
+    # A zero learning rate never improves after the first epoch.
+    cfg = config(epochs=10, early_stopping=2, lr=1e-12)
+    result = fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert len(result.rows) == 3
+
+
+def test_balanced_class_weights_and_label_smoothing_run(tmp_path: Path) -> None:
+    cfg = config(
+        epochs=1,
+        class_weights="balanced",
+        label_smoothing=0.1,
+        optimizer="sgd",
+        schedule="onecycle",
+        clip_grad=1.0,
+    )
+    result = fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert result.rows[0]["train_loss"] > 0
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"epochs": 0}, "epochs must be at least 1"),
+        ({"batch_size": 0}, "batch size"),
+        ({"lr": -1.0}, "learning rate must be positive"),
+        ({"label_smoothing": 1.0}, "label smoothing"),
+        ({"class_weights": "inverse"}, "class weights"),
+    ],
+)
+def test_bad_config(values: dict, message: str) -> None:
+    with pytest.raises(InceptionFerError, match=message):
+        TrainConfig(**values)
+
+
+def test_unknown_optimizer_and_schedule() -> None:
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    with pytest.raises(InceptionFerError, match="unknown optimizer 'lamb'"):
+        build_optimizer("lamb", params, 1e-3)
+    optimizer = build_optimizer("adam", params, 1e-3)
+    with pytest.raises(InceptionFerError, match="unknown schedule 'step'"):
+        build_scheduler("step", optimizer, 1, 1)
+
+
+def test_cosine_schedule_warms_up_then_decays() -> None:
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = build_optimizer("sgd", params, 1.0)
+    scheduler = build_scheduler("cosine", optimizer, epochs=4, steps_per_epoch=10, warmup_epochs=1)
+    rates = []
+    for _ in range(40):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == pytest.approx(0.1)
+    assert max(rates) == pytest.approx(1.0)
+    assert rates[9] == pytest.approx(1.0)
+    assert rates[-1] < 0.01
+
+
+def test_cli_train_then_evaluate(tmp_path: Path, npy_dataset: Path, capsys) -> None:
+    run = tmp_path / "run"
+    assert main(_train_cli(npy_dataset, run, 2)) == 0
+    assert main(["evaluate", str(run), "--data", str(npy_dataset), "--tta", "flip"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out.lower() and "angry" in out
+    report = json.loads((run / "eval-val-flip" / "report.json").read_text())
+    assert report["tta"] == "flip"
+    assert 0.0 <= report["accuracy"] <= 1.0
+    assert (run / "eval-val-flip" / "confusion.png").stat().st_size > 0
+
+
+def test_cli_train_needs_data(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--model", MODEL, "--out", str(tmp_path / "r")]) == 2
+    assert "--data is required" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_short_real_fer2013_run(tmp_path: Path, fer2013_dir: Path) -> None:
+    cfg = TrainConfig(
+        model="inception_fer_s",
+        data=str(fer2013_dir),
+        epochs=1,
+        batch_size=128,
+        lr=2e-3,
+        schedule="onecycle",
+    )
+    result = fit(cfg, tmp_path / "run", quiet=True, log=lambda _: None)
+    # One epoch already beats always answering the largest class (happy, 24.9% of PublicTest).
+    assert result.best_val_acc > 0.30
