@@ -51,7 +51,13 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.names:
         config = TrainConfig(**{**BASE, **RUNS[name], "data": args.data, "device": args.device})
-        fit(config, args.out / name, overwrite=True, quiet=True, log=lambda line: print(line, flush=True))
+        fit(
+            config,
+            args.out / name,
+            overwrite=True,
+            quiet=True,
+            log=lambda line: print(line, flush=True),
+        )
 
 
 if __name__ == "__main__":
