@@ -16,17 +16,9 @@ from typing import Any
 
 from inception_fer.training.config import TrainConfig
 from inception_fer.training.fit import fit
+from inception_fer.training.recipes import FER_RECIPE
 
-BASE: dict[str, Any] = {
-    "optimizer": "adamw",
-    "lr": 3e-3,
-    "weight_decay": 0.05,
-    "schedule": "onecycle",
-    "label_smoothing": 0.1,
-    "batch_size": 128,
-    "augment": "default",
-    "seed": 0,
-}
+BASE: dict[str, Any] = {**FER_RECIPE, "seed": 0}
 
 RUNS: dict[str, dict[str, Any]] = {
     "l60": {"model": "inception_fer_l", "epochs": 60, "lr": 2e-3, "drop_rate": 0.3, "amp": "bf16"},

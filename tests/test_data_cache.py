@@ -142,7 +142,6 @@ def test_too_few_images_for_val(tmp_path: Path) -> None:
         load_fer(tmp_path / "data", cache_dir=tmp_path / "c")
 
 
-@pytest.mark.slow
 def test_real_fer2013(fer2013_dir: Path, tmp_path: Path) -> None:
     data = load_fer(fer2013_dir, cache_dir=tmp_path)
     assert data.source == "folders" and data.class_names == EMOTIONS

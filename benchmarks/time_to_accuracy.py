@@ -1,0 +1,83 @@
+"""Time to accuracy: train a model on FER2013 on this machine and print the wall time at which
+PublicTest accuracy first reaches each threshold, and the final accuracy.
+
+Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
+
+    python benchmarks/time_to_accuracy.py --model inception_fer_s --epochs 8
+
+The clock starts after the data is loaded (its time is printed separately) and includes every
+epoch's validation pass and checkpoint writes: it is what a user waits for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from inception_fer.data import load_fer
+from inception_fer.training.config import TrainConfig
+from inception_fer.training.fit import fit
+from inception_fer.training.recipes import FER_RECIPE
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "data" / "fer2013"))
+    parser.add_argument("--model", default="inception_fer_s")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.60, 0.63, 0.65])
+    parser.add_argument("--budget-min", type=float, default=10.0, help="target wall time")
+    parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    data = load_fer(args.data)
+    print(
+        f"data: {len(data.train)} train / {len(data.val)} val images, "
+        f"loaded in {time.perf_counter() - started:.1f} s"
+    )
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, {platform.processor() or platform.machine()}"
+    )
+    config = TrainConfig(model=args.model, epochs=args.epochs, threads=args.threads, seed=0,
+                         **FER_RECIPE)  # fmt: skip
+    reached: dict[float, float] = {}
+    epoch_ends: list[float] = []
+    clock = time.perf_counter()
+
+    def on_epoch(line: str) -> None:
+        if line.startswith("epoch "):
+            epoch_ends.append(time.perf_counter() - clock)
+        print(line, flush=True)
+
+    out = args.out or Path(tempfile.mkdtemp(prefix="time-to-accuracy-"))
+    result = fit(config, out, data=data, quiet=True, log=on_epoch, overwrite=True)
+    for row, elapsed in zip(result.rows, epoch_ends, strict=True):
+        for threshold in args.thresholds:
+            if threshold not in reached and row["val_acc"] >= threshold:
+                reached[threshold] = elapsed
+    total = time.perf_counter() - clock
+    print(f"\n{args.model}, {args.epochs} epochs, recipe {FER_RECIPE}")
+    print("| PublicTest accuracy | first reached after (wall time) |")
+    print("|---|---|")
+    for threshold in args.thresholds:
+        when = reached.get(threshold)
+        shown = f"{when / 60:.1f} min" if when is not None else "not reached"
+        print(f"| {threshold:.0%} | {shown} |")
+    print(
+        f"final accuracy {result.rows[-1]['val_acc']:.4f}, best {result.best_val_acc:.4f}; "
+        f"total {total / 60:.1f} min including validation and checkpoints "
+        f"(target: 65 % within {args.budget_min:.0f} min)"
+    )
+
+
+if __name__ == "__main__":
+    main()

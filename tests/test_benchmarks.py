@@ -1,0 +1,99 @@
+"""Smoke tests of ``benchmarks/train_throughput.py`` with tiny settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load("train_throughput")
+
+
+@pytest.fixture
+def _keep_torch_threads():
+    """The benchmark sets torch's thread count, as ``fit`` does; put it back afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.usefixtures("_keep_torch_threads")
+def test_measures_our_loop_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "throughput.json"
+    argv = ["--models", "mini_xception", "--batch-sizes", "4", "--images", "10", "--threads", "1"]
+    argv += ["--warmup-steps", "1", "--no-keras", "--json", str(out)]
+    assert bench.main(argv) == 0
+    results = json.loads(out.read_text())
+    (row,) = results["results"]
+    assert row["model"] == "mini_xception" and row["batch_size"] == 4
+    assert row["ours"]["images_per_s"] > 0 and row["ours"]["params"] > 0
+    assert row["keras"] is None and row["ratio"] is None and row["met"] is None
+    assert results["environment"]["threads"] == 1 and results["environment"]["torch"]
+    table = capsys.readouterr().out
+    assert "ours img/s" in table and "mini_xception" in table
+
+
+def test_compare_checks_the_target():
+    fast = bench.compare("inception_tutorial", 64, {"images_per_s": 300.0}, {"images_per_s": 100.0})
+    assert fast["ratio"] == pytest.approx(3.0) and fast["target"] == 2.5 and fast["met"] is True
+    slow = bench.compare("googlenet", 128, {"images_per_s": 12.0}, {"images_per_s": 10.0})
+    assert slow["ratio"] == pytest.approx(1.2) and slow["met"] is False
+    table = bench.format_table([fast, slow])
+    assert "3.00x" in table and "yes" in table and "NO" in table
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--models", "no_such_net"],
+        ["--batch-sizes", "64", "--images", "32"],
+        ["--keras-python", "/no/such/python"],
+        ["--warmup-steps", "0"],
+    ],
+)
+def test_bad_options_exit_2(argv: list[str]):
+    with pytest.raises(SystemExit) as error:
+        bench.parse_args(argv)
+    assert error.value.code == 2
+
+
+def test_keras_is_skipped_with_a_note_without_tensorflow(capsys: pytest.CaptureFixture[str]):
+    if importlib.util.find_spec("tensorflow") is not None:
+        pytest.skip("TensorFlow is installed in this interpreter")
+    _, python = bench.parse_args([])
+    assert python is None
+    assert "--keras-python" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("_keep_torch_threads")
+def test_keras_googlenet_matches_ours(tmp_path: Path):
+    """Needs an interpreter with TensorFlow: this one, or the one KERAS_PYTHON names."""
+    python = os.environ.get("KERAS_PYTHON")
+    if python is None and importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("no TensorFlow here; set KERAS_PYTHON to a python that has it")
+    out = tmp_path / "throughput.json"
+    argv = ["--models", "googlenet", "--batch-sizes", "4", "--images", "4"]
+    argv += ["--warmup-steps", "1", "--json", str(out)]
+    assert bench.main(argv + (["--keras-python", python] if python else [])) == 0
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["keras"]["trainable_params"] == row["ours"]["params"]
+    assert row["ratio"] > 0

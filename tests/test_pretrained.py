@@ -1,0 +1,58 @@
+"""Shipped weights: found by name, loaded with no download, clear errors otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import inception_fer.pretrained as pretrained
+from inception_fer import create_model
+from inception_fer.errors import InceptionFerError
+from inception_fer.training.checkpoint import CheckpointMeta, save_checkpoint
+
+
+@pytest.fixture
+def weights_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(pretrained, "_weights_dir", lambda: tmp_path)
+    meta = CheckpointMeta(
+        model_name="mini_xception",
+        model_kwargs={"in_chans": 1},
+        class_names=["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+        mean=0.5,
+        std=0.25,
+    )
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "mini_xception.safetensors", meta.build_model(), meta)
+    return tmp_path
+
+
+def test_loads_by_name_in_eval_mode(weights_dir: Path) -> None:
+    assert pretrained.list_pretrained() == ["mini_xception"]
+    model = pretrained.load_pretrained("mini_xception")
+    assert not model.training
+    shipped = pretrained.load_pretrained_checkpoint("mini_xception")
+    assert shipped.meta.mean == 0.5
+    for a, b in zip(model.state_dict().values(), shipped.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_create_model_pretrained(weights_dir: Path) -> None:
+    model = create_model("mini_xception", pretrained=True)
+    reference = pretrained.load_pretrained("mini_xception")
+    x = torch.rand(2, 1, 48, 48)
+    model.eval()
+    assert torch.equal(model(x), reference(x))
+
+
+def test_unknown_name_lists_what_ships(weights_dir: Path) -> None:
+    with pytest.raises(
+        InceptionFerError, match=r"no pretrained weights for 'googlenet'.*mini_xception"
+    ):
+        pretrained.load_pretrained("googlenet")
+
+
+def test_incompatible_arguments(weights_dir: Path) -> None:
+    with pytest.raises(InceptionFerError, match="num_classes=7, not 3"):
+        create_model("mini_xception", pretrained=True, num_classes=3)
