@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/train_throughput.py [--models ...] [--batch-sizes 64 128] [--images N]
 [--threads 2] [--extra-models ...] [--keras-python PATH | --no-keras] [--json OUT]``.
 
-Ours is the exact epoch loop ``fit`` runs and times (``_Trainer._train_epoch``: uint8 batch gather,
+Ours is the exact epoch loop ``fit`` runs and times (``Trainer.train_epoch``: uint8 batch gather,
 float conversion, normalisation, ``BatchAugment``, channels_last, fused Adam), on random in-memory
 48x48 images, after a few untimed warm-up steps; validation and checkpointing are not part of it,
 as they are not part of the ``images_per_s`` that ``fit`` reports. The Keras figure comes from
@@ -35,7 +35,7 @@ from inception_fer.classes import EMOTIONS
 from inception_fer.data import FerData, Split
 from inception_fer.models import list_models
 from inception_fer.training.config import TrainConfig
-from inception_fer.training.fit import _Trainer
+from inception_fer.training.fit import Trainer
 
 KERAS_SCRIPT = Path(__file__).resolve().with_name("keras_reference.py")
 TARGETS: dict[str, float] = {"inception_tutorial": 2.5, "googlenet": 1.3}
@@ -63,14 +63,14 @@ def measure_ours(
         model=model, batch_size=batch_size, augment="default", device="cpu", threads=threads
     )
     with tempfile.TemporaryDirectory(prefix="inception-fer-bench-") as run_dir:
-        trainer = _Trainer(config, synthetic_data(images), Path(run_dir), True, lambda _: None)
+        trainer = Trainer(config, synthetic_data(images), Path(run_dir), True, lambda _: None)
         full_x, full_y = trainer.train_x, trainer.train_y
         warm = warmup_steps * batch_size
         trainer.train_x, trainer.train_y = full_x[:warm], full_y[:warm]
-        trainer._train_epoch(0)
+        trainer.train_epoch(0)
         trainer.train_x, trainer.train_y = full_x, full_y
         started = time.perf_counter()
-        trainer._train_epoch(1)
+        trainer.train_epoch(1)
         seconds = time.perf_counter() - started
         params = sum(p.numel() for p in trainer.model.parameters())
     del trainer

@@ -92,7 +92,7 @@ def fit(
     """
     run_path = Path(run_dir)
     prepare_run_dir(run_path, config, overwrite)
-    return _Trainer(config, _load_data(config, data, log), run_path, quiet, log).run()
+    return Trainer(config, _load_data(config, data, log), run_path, quiet, log).run()
 
 
 def resume(
@@ -110,7 +110,7 @@ def resume(
     if epochs is not None and epochs != config.epochs:
         config.epochs = epochs
         update_run_config(run_path, config)
-    trainer = _Trainer(config, _load_data(config, data, log), run_path, quiet, log)
+    trainer = Trainer(config, _load_data(config, data, log), run_path, quiet, log)
     trainer.restore(run_path / "last.safetensors")
     return trainer.run()
 
@@ -130,7 +130,7 @@ def _load_data(config: TrainConfig, data: FerData | None, log: Logger) -> FerDat
     return loaded
 
 
-class _Trainer:
+class Trainer:
     """The state of one run and the epoch loop over it."""
 
     def __init__(
@@ -246,15 +246,16 @@ class _Trainer:
         self.log(f"resuming {self.run_dir} after epoch {self.start_epoch}")
 
     def run(self) -> FitResult:
+        """Train from ``start_epoch`` to ``config.epochs``, saving after every epoch."""
         config = self.config
         for epoch in range(self.start_epoch, config.epochs):
             if config.early_stopping and self.epochs_since_best >= config.early_stopping:
                 self.log(f"early stopping: no improvement for {self.epochs_since_best} epochs")
                 break
             started = time.perf_counter()
-            train_loss, train_acc = self._train_epoch(epoch)
+            train_loss, train_acc = self.train_epoch(epoch)
             seconds = time.perf_counter() - started
-            val_loss, val_acc = self._validate()
+            val_loss, val_acc = self.validate()
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(val_loss)
             row = {
@@ -301,7 +302,8 @@ class _Trainer:
                 loss = loss + AUX_LOSS_WEIGHT * self.criterion(aux_logits, target)
         return loss, logits
 
-    def _train_epoch(self, epoch: int) -> tuple[float, float]:
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over the training split; returns mean loss and accuracy."""
         config = self.config
         self.model.train()
         n = len(self.train_x)
@@ -345,7 +347,8 @@ class _Trainer:
         return total_loss.item() / n, correct.item() / n
 
     @torch.no_grad()
-    def _validate(self, batch_size: int = 512) -> tuple[float, float]:
+    def validate(self, batch_size: int = 512) -> tuple[float, float]:
+        """Loss and accuracy on the validation split (NaN when it is empty)."""
         self.model.eval()
         n = len(self.val_x)
         if n == 0:
