@@ -13,6 +13,9 @@ from ..training.checkpoint import Checkpoint, load_checkpoint
 
 _SUFFIX = ".safetensors"
 
+DEFAULT_MODEL = "inception_fer_m"
+"""The shipped model that ``"default"`` names (trained on FER2013 train, selected on PublicTest)."""
+
 
 def _weights_dir() -> Path:
     return Path(str(resources.files(__package__)))
@@ -24,7 +27,10 @@ def list_pretrained() -> list[str]:
 
 
 def pretrained_path(name: str) -> Path:
-    """The shipped checkpoint file of ``name``; a clear error listing what ships otherwise."""
+    """The shipped checkpoint file of ``name`` (``"default"`` is :data:`DEFAULT_MODEL`); a clear
+    error listing what ships otherwise."""
+    if name == "default":
+        name = DEFAULT_MODEL
     path = _weights_dir() / f"{name}{_SUFFIX}"
     if not path.is_file():
         shipped = ", ".join(list_pretrained()) or "none"
