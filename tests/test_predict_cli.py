@@ -1,0 +1,84 @@
+"""``inception-fer predict`` on real photos, folders and bad files (structure, any model)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import PHOTOS_DIR
+from inception_fer.classes import EMOTIONS
+from inception_fer.cli.main import main
+from inception_fer.training.checkpoint import CheckpointMeta, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    meta = CheckpointMeta("mini_xception", {"in_chans": 1}, list(EMOTIONS), mean=0.5, std=0.25)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return save_checkpoint(path, meta.build_model(), meta)
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    if not (PHOTOS_DIR / "multiface.jpg").is_file():
+        pytest.skip(f"shared photos not found at {PHOTOS_DIR}")
+    folder = tmp_path / "photos" / "nested"
+    folder.mkdir(parents=True)
+    shutil.copy(PHOTOS_DIR / "multiface.jpg", folder / "group.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    cv2.imwrite(str(folder / "blank.png"), np.full((120, 160, 3), 128, np.uint8))
+    return tmp_path / "photos"
+
+
+def test_folder_with_bad_files_completes(photos: Path, checkpoint: Path, tmp_path: Path,
+                                         capsys) -> None:  # fmt: skip
+    out = tmp_path / "annotated"
+    code = main(["predict", str(photos), "--model", str(checkpoint), "--json",
+                 "--save-annotated", str(out)])  # fmt: skip
+    assert code == 0
+    results = {Path(r["source"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert len(results["group.jpg"]["faces"]) == 6
+    assert results["blank.png"]["faces"] == [] and results["blank.png"]["error"] is None
+    assert "broken.jpg" in results["broken.jpg"]["error"]
+    face = results["group.jpg"]["faces"][0]
+    assert list(face["probabilities"]) == list(EMOTIONS)
+    assert sum(face["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    drawn = cv2.imread(str(out / "group.annotated.png"))
+    original = cv2.imread(str(photos / "nested" / "group.jpg"))
+    assert drawn.shape == original.shape
+    x, y, w, _ = (round(v) for v in face["box"])
+    assert np.abs(drawn.astype(int) - original.astype(int)).sum() > 0
+    # The box outline is drawn where the face is.
+    assert (drawn[y, x : x + w] != original[y, x : x + w]).any()
+
+
+def test_csv_and_text_output(photos: Path, checkpoint: Path, capsys) -> None:
+    group = str(photos / "nested" / "group.jpg")
+    assert main(["predict", group, "--model", str(checkpoint), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 6 and set(EMOTIONS) <= set(rows[0])
+    assert main(["predict", group, str(photos / "nested" / "blank.png"),
+                 "--model", str(checkpoint)]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert text.count(": face ") == 6 and "blank.png: no face found" in text
+
+
+def test_only_bad_files_fails(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    bad = tmp_path / "x.jpg"
+    bad.write_text("hello")
+    assert main(["predict", str(bad), "--model", str(checkpoint)]) == 1
+    assert "x.jpg: error:" in capsys.readouterr().out
+
+
+def test_empty_folder_is_a_clear_error(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    assert main(["predict", str(tmp_path), "--model", str(checkpoint)]) == 2
+    assert "no images found in folder" in capsys.readouterr().err
