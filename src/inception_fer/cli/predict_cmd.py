@@ -31,7 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "print each face's box and emotion probabilities. An unreadable file or a photo with no "
         "face is reported and the rest go on.",
     )
-    parser.add_argument("paths", nargs="+", type=Path, help="image files or folders")
+    parser.add_argument("paths", nargs="*", type=Path, help="image files or folders")
+    parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="add the sample photo that matplotlib ships (grace_hopper.jpg): a try-out with no "
+        "photo of your own",
+    )
     parser.add_argument("--model", default="default", help="shipped model name, checkpoint or run")
     parser.add_argument(
         "--detector", default=DEFAULT_DETECTOR, choices=list_detectors(), help="face detector"
@@ -59,8 +65,18 @@ def expand_paths(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
+def sample_photo() -> Path:
+    """matplotlib's bundled portrait of Grace Hopper (512x600, one face)."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
 def run(args: argparse.Namespace) -> int:
-    files = list(expand_paths(args.paths))
+    paths = [*args.paths, *([sample_photo()] if args.sample else [])]
+    if not paths:
+        raise InceptionFerError("give image files or folders to predict on (or --sample)")
+    files = list(expand_paths(paths))
     recognizer = EmotionRecognizer(
         model=args.model, detector=args.detector, tta=args.tta, device=args.device
     )
