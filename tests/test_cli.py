@@ -9,7 +9,7 @@ import pytest
 
 from inception_fer.cli.main import COMMAND_MODULES, build_parser, main
 
-SUBCOMMANDS = ["models", "summary", "plot-model", "train", "evaluate"]
+SUBCOMMANDS = ["models", "summary", "plot-model", "train", "evaluate", "predict"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
