@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..data import BatchAugment, FerData, load_fer
 from ..data.augment import AugmentConfig
-from ..data.normalize import compute_mean_std
+from ..data.normalize import compute_mean_std, to_float
 from ..errors import InceptionFerError
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -279,7 +279,7 @@ class Trainer:
         return FitResult(self.run_dir, self.rows, self.best_val_acc, self.best_epoch)
 
     def _batch(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
-        x = (images.unsqueeze(1).float().div_(255.0) - self.meta.mean) / self.meta.std
+        x = (to_float(images) - self.meta.mean) / self.meta.std
         if augment:
             x = self.augment(x, generator=self.augment_gen)
         return x.contiguous(memory_format=self.memory_format)
