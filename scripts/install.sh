@@ -4,15 +4,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v dot >/dev/null 2>&1; then
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+if [ "${INCEPTION_FER_WITH_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-    echo "== installing Graphviz (for plot-model)"
+    echo "== installing ${missing[*]} (Graphviz for plot-model; Chromium for the web page tests)"
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq graphviz >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "note: Graphviz's 'dot' is missing; install it for plot-model (brew/conda install graphviz)"
+    echo "note: install ${missing[*]} (Graphviz's dot for plot-model; Chromium for web tests)"
   fi
 fi
 
