@@ -81,7 +81,7 @@ def test_only_bad_files_fails(tmp_path: Path, checkpoint: Path, capsys) -> None:
 
 def test_empty_folder_is_a_clear_error(tmp_path: Path, checkpoint: Path, capsys) -> None:
     assert main(["predict", str(tmp_path), "--model", str(checkpoint)]) == 2
-    assert "no images found in folder" in capsys.readouterr().err
+    assert "no images or videos found in folder" in capsys.readouterr().err
 
 
 def test_sample_photo_and_no_input(checkpoint: Path, tmp_path: Path, capsys) -> None:
@@ -89,4 +89,4 @@ def test_sample_photo_and_no_input(checkpoint: Path, tmp_path: Path, capsys) -> 
     (result,) = json.loads(capsys.readouterr().out)
     assert result["source"].endswith("grace_hopper.jpg") and len(result["faces"]) == 1
     assert main(["predict", "--model", str(checkpoint)]) == 2
-    assert "give image files or folders" in capsys.readouterr().err
+    assert "give image or video files or folders" in capsys.readouterr().err

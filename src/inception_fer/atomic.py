@@ -15,11 +15,12 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` (same suffix); on success it replaces ``path``."""
+    """Yield a temporary path beside ``path`` (hidden, same suffix, so writers that pick a format
+    by suffix pick the right one); on success it replaces ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.stem}.", suffix=f"{target.suffix}.tmp"
+        dir=target.parent, prefix=f".{target.stem}.tmp.", suffix=target.suffix
     )
     os.close(fd)
     tmp = Path(tmp_name)

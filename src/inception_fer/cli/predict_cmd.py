@@ -1,15 +1,14 @@
-"""``inception-fer predict``: the emotion of every face in photos and folders of photos."""
+"""``inception-fer predict``: the emotion of every face in photos, folders, videos and a webcam."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+import numpy as np
 from tqdm import tqdm
 
 from ..atomic import atomic_write_bytes
@@ -18,7 +17,19 @@ from ..evaluation.tta import TTA_MODES
 from ..faces import DEFAULT_DETECTOR, list_detectors
 from ..inference.annotate import annotate
 from ..inference.image_input import load_image
+from ..inference.live import MatplotlibWindow, open_camera, run_live
 from ..inference.recognizer import EmotionRecognizer, ImageResult
+from ..inference.video import (
+    VIDEO_SUFFIXES,
+    FrameResult,
+    VideoResult,
+    is_video,
+    open_video,
+    predict_video,
+    video_fps,
+)
+from ..inference.video_output import annotated_video, plot_timeline
+from .predict_output import Result, print_csv, print_json, print_table
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -27,11 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "predict",
         help="find faces in photos and give each one's emotion",
-        description="Detect the faces in photos (files, or folders searched recursively) and "
-        "print each face's box and emotion probabilities. An unreadable file or a photo with no "
-        "face is reported and the rest go on.",
+        description="Detect the faces in photos and videos (files, or folders searched "
+        "recursively) and print each face's box and emotion probabilities. An unreadable file or "
+        "a photo with no face is reported and the rest go on.",
     )
-    parser.add_argument("paths", nargs="*", type=Path, help="image files or folders")
+    parser.add_argument("paths", nargs="*", type=Path, help="image or video files, or folders")
     parser.add_argument(
         "--sample",
         action="store_true",
@@ -48,18 +59,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output.add_argument("--json", action="store_true", help="print JSON (one object per image)")
     output.add_argument("--csv", action="store_true", help="print CSV (one row per face)")
     parser.add_argument(
-        "--save-annotated", type=Path, metavar="DIR", help="write each photo with boxes and bars"
+        "--save-annotated",
+        type=Path,
+        metavar="DIR",
+        help="write each photo (PNG) and video (MP4 of the sampled frames) with boxes and bars",
+    )
+    video = parser.add_argument_group("videos and webcam")
+    video.add_argument(
+        "--every", type=int, default=1, metavar="N", help="recognise every N-th frame (default 1)"
+    )
+    video.add_argument(
+        "--per-second",
+        action="store_true",
+        help="report each second of video (its largest face, averaged) instead of each frame",
+    )
+    video.add_argument(
+        "--timeline",
+        type=Path,
+        metavar="DIR",
+        help="write a plot of each video's emotions over time to DIR/<name>.emotions.png",
+    )
+    video.add_argument(
+        "--webcam",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="INDEX",
+        help="live window on a camera (default index 0); close it or press q to stop",
     )
     parser.set_defaults(func=run)
 
 
 def expand_paths(paths: list[Path]) -> Iterator[Path]:
     """Files as given; folders searched recursively for images, in sorted order."""
+    suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes)
             if not found:
-                raise InceptionFerError(f"no images found in folder {path}")
+                raise InceptionFerError(f"no images or videos found in folder {path}")
             yield from found
         else:
             yield path
@@ -73,21 +111,44 @@ def sample_photo() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.every < 1:
+        raise InceptionFerError(f"--every must be at least 1 frame, got {args.every}")
     paths = [*args.paths, *([sample_photo()] if args.sample else [])]
-    if not paths:
-        raise InceptionFerError("give image files or folders to predict on (or --sample)")
+    if not paths and args.webcam is None:
+        raise InceptionFerError("give image or video files or folders to predict on (or --sample)")
     files = list(expand_paths(paths))
+    capture = None if args.webcam is None else open_camera(args.webcam)
     recognizer = EmotionRecognizer(
         model=args.model, detector=args.detector, tta=args.tta, device=args.device
     )
-    results: list[ImageResult] = []
-    progress = tqdm(files, unit="image", disable=len(files) < 2, file=sys.stderr)
+    if capture is not None:
+        return _run_webcam(recognizer, capture, args)
+    results: list[Result] = []
+    progress = tqdm(files, unit="file", disable=len(files) < 2, file=sys.stderr)
     for index, file in enumerate(progress):
-        result = _predict_file(recognizer, file, args.save_annotated, index)
-        results.append(result)
-    _print(results, recognizer.classes, args)
+        if is_video(file):
+            results.append(_predict_video_file(recognizer, file, args))
+        else:
+            results.append(_predict_file(recognizer, file, args.save_annotated, index))
+    printer = print_json if args.json else print_csv if args.csv else print_table
+    printer(results, recognizer.classes, args.per_second)
     failed = sum(not r.ok for r in results)
     return 1 if failed == len(results) else 0
+
+
+def _run_webcam(
+    recognizer: EmotionRecognizer, capture: cv2.VideoCapture, args: argparse.Namespace
+) -> int:
+    try:
+        window = MatplotlibWindow(f"inception-fer: camera {args.webcam}")
+        try:
+            shown = run_live(recognizer, capture, window, every=args.every)
+        finally:
+            window.close()
+    finally:
+        capture.release()
+    print(f"camera {args.webcam}: {shown} frames shown", file=sys.stderr)
+    return 0
 
 
 def _predict_file(
@@ -109,26 +170,30 @@ def _predict_file(
     return ImageResult(str(file), faces)
 
 
-def _print(results: list[ImageResult], classes: tuple[str, ...], args: argparse.Namespace) -> None:
-    if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=1))
-        return
-    if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["source", "face", "x", "y", "w", "h", "score", "emotion", *classes])
-        for r in results:
-            for i, face in enumerate(r.faces):
-                probs = [f"{face.probabilities[c]:.4f}" for c in classes]
-                box = [f"{v:.1f}" for v in face.box]
-                writer.writerow([r.source, i, *box, f"{face.score:.3f}", face.emotion, *probs])
-        return
-    for r in results:
-        if r.error:
-            print(f"{r.source}: error: {r.error}")
-        elif not r.faces:
-            print(f"{r.source}: no face found")
-        for i, face in enumerate(r.faces):
-            x, y, w, h = (round(v) for v in face.box)
-            top = sorted(face.probabilities.items(), key=lambda kv: -kv[1])[:3]
-            shown = ", ".join(f"{name} {p:.0%}" for name, p in top)
-            print(f"{r.source}: face {i} at ({x}, {y}, {w}x{h}): {face.emotion}  [{shown}]")
+def _predict_video_file(
+    recognizer: EmotionRecognizer, file: Path, args: argparse.Namespace
+) -> VideoResult:
+    """One video, with a progress bar over its frames; the annotated video and timeline plot
+    are written where asked. An unreadable video gives a result with ``error`` set."""
+    try:
+        with open_video(file) as probe:
+            fps, total = video_fps(probe), int(probe.get(cv2.CAP_PROP_FRAME_COUNT))
+        bar = tqdm(total=max(total, 0) // args.every or None, unit="frame", leave=False,
+                   desc=file.name, file=sys.stderr)  # fmt: skip
+        with bar:
+            if args.save_annotated is None:
+                result = predict_video(recognizer, file, args.every, lambda _f, _r: bar.update())
+            else:
+                target = args.save_annotated / f"{file.stem}.annotated.mp4"
+                with annotated_video(target, fps, args.every) as writer:
+
+                    def on_frame(frame: np.ndarray, frame_result: FrameResult) -> None:
+                        writer(frame, frame_result)
+                        bar.update()
+
+                    result = predict_video(recognizer, file, args.every, on_frame)
+    except InceptionFerError as error:
+        return VideoResult(str(file), every=args.every, error=str(error))
+    if args.timeline is not None:
+        plot_timeline(result, recognizer.classes, args.timeline / f"{file.stem}.emotions.png")
+    return result
