@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train_cmd",
     "evaluate_cmd",
     "predict_cmd",
+    "explain_cmd",
+    "serve_cmd",
 )
 
 
