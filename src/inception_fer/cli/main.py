@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evaluate_cmd",
     "predict_cmd",
     "explain_cmd",
+    "benchmark_cmd",
     "serve_cmd",
 )
 
