@@ -9,7 +9,18 @@ import pytest
 
 from inception_fer.cli.main import COMMAND_MODULES, build_parser, main
 
-SUBCOMMANDS = ["models", "summary", "plot-model", "train", "evaluate", "predict"]
+SUBCOMMANDS = [
+    "models",
+    "summary",
+    "plot-model",
+    "train",
+    "evaluate",
+    "predict",
+    "serve",
+    "explain",
+    "benchmark",
+    "export",
+]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

@@ -279,3 +279,59 @@ def test_short_real_fer2013_run(tmp_path: Path, fer2013_dir: Path) -> None:
     result = fit(cfg, tmp_path / "run", quiet=True, log=lambda _: None)
     # One epoch already beats always answering the largest class (happy, 24.9% of PublicTest).
     assert result.best_val_acc > 0.30
+
+
+def test_compile_without_a_cxx_compiler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch._dynamo
+    import torch._inductor.config
+
+    from inception_fer.training.compile import compile_errors, compile_module
+
+    monkeypatch.setattr(torch._inductor.config.cpp, "cxx", ("/nonexistent/c++",))
+    torch._dynamo.reset()
+    net = compile_module(torch.nn.Linear(3, 2))
+    try:
+        with (
+            pytest.raises(
+                InceptionFerError, match=r"--compile: .*C\+\+ compiler.*without --compile"
+            ),
+            compile_errors("linear"),
+        ):
+            net(torch.ones(4, 3)).sum().backward()
+    finally:
+        torch._dynamo.reset()
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager(tmp_path: Path) -> None:
+    """torch.compile (Inductor, C++ on the CPU: minutes to compile) trains the same network: the
+    BatchNorm-free tutorial net with SGD, well conditioned enough for float reordering to stay
+    near 1e-6 (BatchNorm nets at init differ by ~0.5 % per gradient even between float32 and
+    float64 eager, so they are compared by loss only)."""
+    x, y = make_faces(64, size=16, seed=3)
+    data = FerData(Split(x, y), Split(x[:16], y[:16]), None, EMOTIONS, "npy")
+    cfg = config(
+        model="inception_tutorial", model_kwargs={"input_size": 16}, input_size=16, epochs=1,
+        augment="none", optimizer="sgd", lr=0.01,
+    )  # fmt: skip
+    fit(cfg, tmp_path / "eager", data=data, quiet=True, log=lambda _: None)
+    cfg.compile = True
+    fit(cfg, tmp_path / "compiled", data=data, quiet=True, log=lambda _: None)
+    eager = weights(tmp_path / "eager" / "last.safetensors")
+    compiled = weights(tmp_path / "compiled" / "last.safetensors")
+    for name in eager:
+        torch.testing.assert_close(compiled[name], eager[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_cli_model_args_and_resume_refusals(tmp_path: Path, npy_dataset: Path, capsys) -> None:
+    run = tmp_path / "run"
+    args = _train_cli(npy_dataset, run, 1)
+    args[args.index("--model") + 1] = "inception_fer_s"
+    assert main([*args, "--model-arg", "widths=[32,48]", "--model-arg", "depths=[1,1]"]) == 0
+    saved = json.loads((run / "run.json").read_text())
+    assert saved["model_kwargs"] == {"widths": [32, 48], "depths": [1, 1]}
+    assert load_checkpoint(run / "last.safetensors").model.fc.in_features == 48
+    assert main(["train", "--resume", str(run), "--init", "default"]) == 2
+    assert "do not pass --init" in capsys.readouterr().err
+    with pytest.raises(InceptionFerError, match=r"only device, threads.*not lr"):
+        resume(run, launch={"lr": 0.1}, quiet=True)

@@ -3,35 +3,96 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+from typing import Any
 
 from ..errors import InceptionFerError
-from ..training.config import AMP_MODES, TrainConfig
+from ..training.config import AMP_MODES, LAUNCH_OPTIONS, TrainConfig
+from ..training.distributed import DIST_BACKENDS, DistContext
 from ..training.fit import fit, resume
 from ..training.optim import OPTIMIZERS, SCHEDULES
 
 _DEFAULTS = TrainConfig()
 
+_DESCRIPTION = """\
+Train a registered network. Writes RUN_DIR/history.csv|json, curves.png, best.safetensors (best
+validation accuracy) and last.safetensors (every epoch). '--model inception_tutorial --optimizer
+adam --batch-size 64' is the Keras tutorial's set-up.
+
+Several GPUs or machines: launch the same command with torchrun, e.g.
+'torchrun --nproc-per-node 4 -m inception_fer train ...' (add --nnodes N --rdzv-backend c10d
+--rdzv-endpoint HOST:PORT on each machine for several). Each process trains on its share of every
+batch in DistributedDataParallel (NCCL on GPUs, gloo on CPUs); --batch-size stays the global batch,
+so results compare across process counts. Rank 0 writes the run; the data and any --init file
+must be at the same path on every machine. --resume works with any number of processes.
+
+Transfer learning: --init CHECKPOINT|RUN_DIR|SHIPPED_MODEL|STATE_DICT starts from other weights
+(torchvision googlenet / inception_v3 ImageNet .pth files included), with --classes for a new
+class list, --freeze-backbone [--unfreeze-at EPOCH] and --head-lr-mult.
+"""
+
+
+def _class_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated class names, got {text!r}")
+    return names
+
+
+def _model_arg(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train a network on FER2013 (CSV, image folders or .npy)",
-        description=(
-            "Train a registered network. Writes RUN_DIR/history.csv|json, curves.png, "
-            "best.safetensors (best validation accuracy) and last.safetensors (every epoch). "
-            "'--model inception_tutorial --optimizer adam --batch-size 64' is the Keras "
-            "tutorial's set-up."
-        ),
+        help="train a network on FER2013 (CSV, image folders or .npy), on one or many GPUs",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add("--model", default=None, help=f"network name (default {_DEFAULTS.model})")
+    add(
+        "--model-arg",
+        type=_model_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="network constructor argument, repeatable; VALUE is JSON or a string "
+        "(e.g. stem=imagenet, conv5x5_kernel=3, aux_logits=false)",
+    )
     add("--data", default=None, help="fer2013.csv, a Kaggle train/test folder, or .npy folder")
+    add(
+        "--classes",
+        type=_class_list,
+        help="comma-separated class names replacing the seven emotions, in output order "
+        "(e.g. angry,disgust,fear,happy,sad,surprise,neutral,contempt): folders are matched to "
+        "them, csv/npy labels index them",
+    )
     add("--out", type=Path, default=None, help="run directory (default runs/MODEL)")
-    add("--resume", type=Path, metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
+    add(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue the run saved in RUN_DIR (any number of processes); only --epochs, "
+        "--device, --threads, --dist-backend and --compile may change",
+    )
     add("--overwrite", action="store_true", help="replace a run already in --out")
     add("--epochs", type=int, help=f"number of epochs (default {_DEFAULTS.epochs})")
-    add("--batch-size", type=int, help=f"batch size (default {_DEFAULTS.batch_size})")
+    add(
+        "--batch-size",
+        type=int,
+        help=f"global batch size, split evenly over torchrun processes (default "
+        f"{_DEFAULTS.batch_size})",
+    )
     add("--optimizer", choices=OPTIMIZERS, help=f"optimizer (default {_DEFAULTS.optimizer})")
     add("--lr", type=float, help=f"(peak) learning rate (default {_DEFAULTS.lr})")
     add("--weight-decay", type=float, help="weight decay (default 0)")
@@ -59,10 +120,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add(
         "--amp",
         choices=AMP_MODES,
-        help="mixed precision (GPU): bf16 or fp16; default none (bf16 is slow on AVX2 CPUs)",
+        help="mixed precision (GPU): bf16 or fp16; default none, on the CPU too "
+        "(bf16 is slow on AVX2 CPUs)",
     )
-    add("--device", help="cpu, cuda, cuda:N or auto (default)")
+    add(
+        "--init",
+        metavar="WEIGHTS",
+        help="start from these weights: a checkpoint or run directory (the head is "
+        "re-initialised if the classes differ), a shipped model name, or a state_dict file "
+        "(.safetensors, .pth/.pt; torchvision googlenet / inception_v3 keys are translated, "
+        "RGB first convs summed to gray); prints what was loaded",
+    )
+    add(
+        "--freeze-backbone",
+        action="store_true",
+        help="train only the head (classifier layers); the backbone's weights and BatchNorm "
+        "statistics stay as loaded",
+    )
+    add(
+        "--unfreeze-at",
+        type=int,
+        metavar="EPOCH",
+        help="with --freeze-backbone: train the whole network from this epoch (1-based) on",
+    )
+    add(
+        "--head-lr-mult",
+        type=float,
+        help="learning rate of the head = --lr x this (default 1; e.g. 10 with a low --lr "
+        "fine-tunes the backbone gently)",
+    )
+    add("--device", help="cpu, cuda, cuda:N or auto (default); under torchrun, cuda:LOCAL_RANK")
     add("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    add(
+        "--dist-backend",
+        choices=DIST_BACKENDS,
+        help="torch.distributed backend under torchrun (default auto: nccl on GPUs, gloo on CPU)",
+    )
+    add(
+        "--sync-bn",
+        action="store_true",
+        help="under torchrun, BatchNorm statistics over the global batch (SyncBatchNorm; "
+        "GPUs only: torch has no CPU implementation)",
+    )
+    add(
+        "--compile",
+        action="store_true",
+        help="torch.compile the training step (compiles at the first step; needs a C++ "
+        "compiler on the CPU)",
+    )
     add("--quiet", action="store_true", help="no progress bar; one line per epoch")
     parser.set_defaults(func=run)
 
@@ -75,24 +180,28 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     }
     if args.no_channels_last:
         values["channels_last"] = False
-    if args.skip_bad:
-        values["skip_bad"] = True
+    if args.model_arg:
+        values["model_kwargs"] = dict(args.model_arg)
     return TrainConfig(**values)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
-        if args.data is not None or args.model is not None:
-            raise InceptionFerError("--resume continues a saved run: do not pass --model or --data")
-        result = resume(args.resume, epochs=args.epochs, quiet=args.quiet)
+        given = [name for name in ("model", "data", "init", "classes") if getattr(args, name)]
+        if given:
+            options = ", ".join(f"--{name}" for name in given)
+            raise InceptionFerError(f"--resume continues a saved run: do not pass {options}")
+        launch = {key: getattr(args, key) for key in LAUNCH_OPTIONS if getattr(args, key)}
+        result = resume(args.resume, epochs=args.epochs, quiet=args.quiet, launch=launch)
     else:
         if args.data is None:
             raise InceptionFerError("--data is required (fer2013.csv, an image folder or .npy)")
         config = _config_from_args(args)
         run_dir = args.out or Path("runs") / config.model
         result = fit(config, run_dir, overwrite=args.overwrite, quiet=args.quiet)
-    print(
-        f"best val_acc {result.best_val_acc:.4f} at epoch {result.best_epoch}; "
-        f"checkpoints in {result.run_dir}"
-    )
+    if DistContext.from_env().is_main:
+        print(
+            f"best val_acc {result.best_val_acc:.4f} at epoch {result.best_epoch}; "
+            f"checkpoints in {result.run_dir}"
+        )
     return 0

@@ -144,6 +144,10 @@ class GoogLeNet(nn.Module):
         self.fc = nn.Linear(self.num_features, num_classes)
         init_trunc_normal(self, std=0.01)
 
+    def head_names(self) -> tuple[str, ...]:
+        """The submodules that output class scores: the classifier and the auxiliary ones."""
+        return ("fc",) if self.aux1 is None else ("fc", "aux1.fc2", "aux2.fc2")
+
     def _trunk(self, x: torch.Tensor, aux: list[torch.Tensor] | None) -> torch.Tensor:
         """Stem and Inception modules; appends the auxiliary logits to ``aux`` when given."""
         x = self.inception3b(self.inception3a(self.stem(x)))

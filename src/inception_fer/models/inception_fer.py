@@ -111,6 +111,10 @@ class InceptionFER(nn.Module):
                 nn.init.normal_(module.weight, std=0.01)
                 nn.init.zeros_(module.bias)
 
+    def head_names(self) -> tuple[str, ...]:
+        """The submodules that output class scores."""
+        return ("fc",)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(x))
 

@@ -98,6 +98,10 @@ class InceptionV3(nn.Module):
         if self.aux is not None:
             self.aux.init_weights()
 
+    def head_names(self) -> tuple[str, ...]:
+        """The submodules that output class scores: the classifier and the auxiliary one."""
+        return ("fc",) if self.aux is None else ("fc", "aux.fc")
+
     @property
     def min_input_size(self) -> int:
         return 299 if self.training and self.aux is not None else 75

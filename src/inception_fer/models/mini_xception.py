@@ -54,6 +54,10 @@ class MiniXception(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         init_keras_defaults(self)
 
+    def head_names(self) -> tuple[str, ...]:
+        """The submodules that output class scores."""
+        return ("classifier",)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
 

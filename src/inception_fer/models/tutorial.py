@@ -72,6 +72,10 @@ class InceptionTutorial(nn.Module):
         self.fc = nn.Linear(width, num_classes)
         init_keras_defaults(self)
 
+    def head_names(self) -> tuple[str, ...]:
+        """The submodules that output class scores."""
+        return ("fc",)
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.block(x)
 

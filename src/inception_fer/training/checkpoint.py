@@ -121,20 +121,32 @@ def save_checkpoint(
         ) from error
 
 
-def read_checkpoint_file(
-    path: str | os.PathLike[str],
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """The header and tensors of a checkpoint file, with clear errors for anything else."""
+def checkpoint_file(path: str | os.PathLike[str]) -> Path:
+    """The checkpoint file ``path`` names: itself, or a run directory's best (else last) one."""
     file = Path(path)
     if file.is_dir():
         for name in ("best.safetensors", "last.safetensors"):
             if (file / name).is_file():
-                file = file / name
-                break
-        else:
-            raise CheckpointError(f"{path} holds no best.safetensors or last.safetensors")
+                return file / name
+        raise CheckpointError(f"{path} holds no best.safetensors or last.safetensors")
     if not file.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    return file
+
+
+def read_checkpoint_file(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The header and tensors of a checkpoint file, with clear errors for anything else."""
+    file = checkpoint_file(path)
+    header, tensors = read_safetensors(file)
+    if header is None:
+        raise CheckpointError(f"{file} is a safetensors file but not an inception-fer checkpoint")
+    return header, tensors
+
+
+def read_safetensors(file: Path) -> tuple[dict[str, Any] | None, dict[str, torch.Tensor]]:
+    """The checkpoint header (None for a plain safetensors file) and the tensors of ``file``."""
     data = file.read_bytes()
     try:
         tensors = load_safetensors(data)
@@ -143,7 +155,7 @@ def read_checkpoint_file(
         raise CheckpointError(f"{file} is not a readable safetensors file: {error}") from error
     raw = with_meta.get(_META_KEY)
     if raw is None:
-        raise CheckpointError(f"{file} is a safetensors file but not an inception-fer checkpoint")
+        return None, tensors
     header = json.loads(raw)
     if header.get("format") != FORMAT or header.get("version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{file}: unsupported checkpoint format {header.get('format')!r}")

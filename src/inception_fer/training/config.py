@@ -7,13 +7,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InceptionFerError
+from .distributed import DIST_BACKENDS
 
 AMP_MODES = ("none", "bf16", "fp16")
+LAUNCH_OPTIONS = ("device", "threads", "dist_backend", "compile")
+"""Options about where and how a run executes, not what it computes: ``--resume`` may change them."""
 
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters and data options of one training run (saved as ``run.json``)."""
+    """Hyper-parameters and data options of one training run (saved as ``run.json``).
+
+    ``batch_size`` is the global batch: under ``torchrun`` each of W processes takes
+    ``batch_size / W`` images per step. ``amp`` is ``none`` unless asked for, on GPUs and CPUs
+    alike. ``init``, ``freeze_backbone``, ``unfreeze_at`` (1-based epoch) and ``head_lr_mult``
+    are the transfer-learning options; ``classes`` replaces the seven emotions.
+    """
 
     model: str = "inception_fer_s"
     data: str = ""
@@ -39,6 +48,14 @@ class TrainConfig:
     amp: str = "none"
     device: str = "auto"
     threads: int | None = None
+    classes: list[str] | None = None
+    init: str | None = None
+    freeze_backbone: bool = False
+    unfreeze_at: int = 0
+    head_lr_mult: float = 1.0
+    sync_bn: bool = False
+    dist_backend: str = "auto"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         checks = [
@@ -61,6 +78,17 @@ class TrainConfig:
                 f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}",
             ),
             (self.input_size >= 8, f"input size must be at least 8, got {self.input_size}"),
+            (
+                self.unfreeze_at == 0 or (self.freeze_backbone and self.unfreeze_at >= 2),
+                f"--unfreeze-at must be an epoch >= 2 of a --freeze-backbone run, "
+                f"got {self.unfreeze_at}",
+            ),
+            (self.head_lr_mult > 0, f"head lr multiplier must be > 0, got {self.head_lr_mult}"),
+            (
+                self.dist_backend in DIST_BACKENDS,
+                f"dist backend must be one of {', '.join(DIST_BACKENDS)}, "
+                f"got {self.dist_backend!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

@@ -5,13 +5,24 @@ float, augments it with batched tensor ops and normalises it, so no per-image Py
 hot loop. All randomness comes from two seeded ``torch.Generator`` objects (shuffling and
 augmentation) plus torch's global generator (dropout), and all three are saved in every checkpoint:
 resuming after any interruption ends at the same weights as an uninterrupted run.
+
+Under ``torchrun`` (see ``distributed``) each process trains on its share of every global batch
+in ``DistributedDataParallel``; rank 0 alone writes the run directory and logs. The shuffling
+generator is global (the same in every process) and saved; the augmentation and dropout
+generators are re-seeded at each epoch from (seed, epoch, rank) instead. So a distributed run
+resumed with the same number of processes ends at the same weights too, and a run can be resumed
+with any number of processes: weights, optimizer, schedule, shuffling and history carry over (a
+one-process resume of a distributed run continues rank 0's augmentation and dropout generators).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm import tqdm
 
@@ -28,10 +40,23 @@ from ..data.augment import AugmentConfig
 from ..data.normalize import compute_mean_std, to_float
 from ..errors import InceptionFerError
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .compile import compile_errors, compile_module
+from .config import LAUNCH_OPTIONS, TrainConfig
+from .device import resolve_device
+from .distributed import (
+    DistContext,
+    barrier,
+    epoch_seeds,
+    on_main,
+    process_group,
+    reduce_sums,
+    shard_indices,
+)
+from .heads import freeze_backbone_batchnorm, parameter_groups, set_backbone_trainable
 from .history import keras_history, write_history
 from .optim import Scheduler, build_optimizer, build_scheduler
 from .run_dir import prepare_run_dir, read_run_config, update_run_config
+from .transfer import InitReport, init_weights
 
 AUX_LOSS_WEIGHT = 0.3
 """Weight of each auxiliary classifier's loss (GoogLeNet, Szegedy et al. 2014)."""
@@ -62,19 +87,6 @@ class FitResult:
         return self.run_dir / "last.safetensors"
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise InceptionFerError(f"unknown device {name!r}: {error}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InceptionFerError("device 'cuda' was asked for but CUDA is not available here")
-    return device
-
-
 def fit(
     config: TrainConfig,
     run_dir: str | Path,
@@ -88,11 +100,18 @@ def fit(
 
     Every epoch writes ``history.csv``/``history.json``, ``curves.png``, ``last.safetensors`` and,
     when validation accuracy improves, ``best.safetensors``. A ``run_dir`` that holds another run is
-    refused unless ``overwrite``.
+    refused unless ``overwrite``. ``config.init`` starts from other weights (``transfer``). Under
+    ``torchrun`` every process calls ``fit`` and rank 0 writes the run.
     """
     run_path = Path(run_dir)
-    prepare_run_dir(run_path, config, overwrite)
-    return Trainer(config, _load_data(config, data, log), run_path, quiet, log).run()
+    with process_group(config.device, config.dist_backend) as context:
+        log = log if context.is_main else _silent
+        on_main(context, lambda: prepare_run_dir(run_path, config, overwrite))
+        data = _load_data(config, data, log, context)
+        trainer = Trainer(config, data, run_path, quiet, log, dist=context)
+        if config.init is not None:
+            trainer.initialize(config.init)
+        return trainer.run()
 
 
 def resume(
@@ -102,45 +121,84 @@ def resume(
     quiet: bool = False,
     data: FerData | None = None,
     log: Logger = print,
+    launch: Mapping[str, Any] | None = None,
 ) -> FitResult:
-    """Continue the run saved in ``run_dir`` with its saved configuration, after any interruption;
-    ``epochs`` extends (or shortens) it."""
+    """Continue the run saved in ``run_dir`` with its saved configuration, after any interruption,
+    with any number of processes; ``epochs`` extends (or shortens) it and ``launch`` changes
+    options of ``LAUNCH_OPTIONS`` (device, threads, ...) for this session. Every process reads
+    ``run_dir``: on several machines it must be on a filesystem they share."""
     run_path = Path(run_dir)
-    config = read_run_config(run_path)
-    if epochs is not None and epochs != config.epochs:
-        config.epochs = epochs
-        update_run_config(run_path, config)
-    trainer = Trainer(config, _load_data(config, data, log), run_path, quiet, log)
-    trainer.restore(run_path / "last.safetensors")
-    return trainer.run()
+    saved = read_run_config(run_path)
+    unknown = sorted(set(launch or {}) - set(LAUNCH_OPTIONS))
+    if unknown:
+        raise InceptionFerError(
+            f"a resumed run keeps its configuration; only {', '.join(LAUNCH_OPTIONS)} and epochs "
+            f"can change, not {', '.join(unknown)}"
+        )
+    config = dataclasses.replace(saved, **(launch or {}))
+    with process_group(config.device, config.dist_backend) as context:
+        log = log if context.is_main else _silent
+        if epochs is not None and epochs != saved.epochs:
+            saved.epochs = config.epochs = epochs
+            on_main(context, lambda: update_run_config(run_path, saved))
+        data = _load_data(config, data, log, context)
+        trainer = Trainer(config, data, run_path, quiet, log, dist=context)
+        trainer.restore(run_path / "last.safetensors")
+        return trainer.run()
 
 
-def _load_data(config: TrainConfig, data: FerData | None, log: Logger) -> FerData:
+def _silent(_: str) -> None:
+    """The logger of processes other than rank 0."""
+
+
+def _load_data(
+    config: TrainConfig, data: FerData | None, log: Logger, context: DistContext
+) -> FerData:
     if data is not None:
         return data
-    loaded = load_fer(
-        config.data,
-        image_size=config.input_size,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        skip_bad=config.skip_bad,
-    )
+    with warnings.catch_warnings():
+        if not context.is_main:
+            warnings.simplefilter("ignore")
+        loaded = load_fer(
+            config.data,
+            image_size=config.input_size,
+            val_fraction=config.val_fraction,
+            seed=config.seed,
+            classes=config.classes,
+            skip_bad=config.skip_bad,
+        )
     if loaded.bad_files:
         log(f"skipped {len(loaded.bad_files)} unreadable image(s), e.g. {loaded.bad_files[0]}")
     return loaded
 
 
 class Trainer:
-    """The state of one run and the epoch loop over it."""
+    """The state of one run and the epoch loop over it (this process's part of it, under
+    ``torchrun``: ``dist`` says which; one process by default)."""
 
     def __init__(
-        self, config: TrainConfig, data: FerData, run_dir: Path, quiet: bool, log: Logger
+        self,
+        config: TrainConfig,
+        data: FerData,
+        run_dir: Path,
+        quiet: bool,
+        log: Logger,
+        dist: DistContext | None = None,
     ) -> None:
+        self.dist = dist or DistContext()
+        world = self.dist.world_size
+        if config.batch_size % world:
+            raise InceptionFerError(
+                f"--batch-size {config.batch_size} is the global batch: it must be divisible by "
+                f"the number of processes, {world}"
+            )
+        self.local_batch = config.batch_size // world
         if config.threads:
             torch.set_num_threads(config.threads)
-        device = resolve_device(config.device)
+        device = resolve_device(config.device, self.dist.local_rank if self.dist.enabled else None)
         self.config, self.data, self.device, self.run_dir = config, data, device, run_dir
-        self.quiet, self.log = quiet, log
+        self.quiet = quiet or not self.dist.is_main
+        self.log = log if self.dist.is_main else _silent
         torch.manual_seed(config.seed)
         self.shuffle_gen = torch.Generator().manual_seed(config.seed)
         self.augment_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -159,11 +217,15 @@ class Trainer:
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.memory_format = memory_format
         self.model = self.meta.build_model().to(device)
+        if config.sync_bn and self.dist.enabled:
+            self.model = _sync_batchnorm(self.model, device)
         self.model.to(memory_format=memory_format)  # type: ignore[call-overload]
+        self.net: nn.Module | None = None
+        self.frozen = False
         self.augment = BatchAugment(AugmentConfig.from_string(config.augment))
         self.optimizer = build_optimizer(
             config.optimizer,
-            self.model.parameters(),
+            parameter_groups(self.model, config.lr, config.head_lr_mult),
             config.lr,
             config.weight_decay,
             fused=True if config.optimizer in ("adam", "adamw") else None,
@@ -212,13 +274,39 @@ class Trainer:
             "shuffle_rng": self.shuffle_gen.get_state(),
             "augment_rng": self.augment_gen.get_state(),
             "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "cuda_rng": self._cuda_rng_state(),
             "grad_scaler": self.scaler.state_dict(),
             "rows": self.rows,
             "best_val_acc": self.best_val_acc,
             "best_epoch": self.best_epoch,
             "epochs_since_best": self.epochs_since_best,
+            "world_size": self.dist.world_size,
         }
+
+    @property
+    def _keeps_cuda_rng(self) -> bool:
+        """One process on a GPU saves every GPU's generator; under torchrun they are re-seeded
+        per epoch instead (and a process must not touch the other processes' GPUs)."""
+        return self.device.type == "cuda" and not self.dist.enabled
+
+    def _cuda_rng_state(self) -> list[torch.Tensor]:
+        return torch.cuda.get_rng_state_all() if self._keeps_cuda_rng else []
+
+    def initialize(self, spec: str) -> InitReport:
+        """Start from the weights ``spec`` names (``--init``), taking the source's input
+        normalisation where it has one; logs what was loaded."""
+        report = init_weights(
+            self.model,
+            spec,
+            model_name=self.meta.model_name,
+            model_kwargs=self.meta.model_kwargs,
+            class_names=self.meta.class_names,
+        )
+        if report.normalisation is not None:
+            self.meta.mean, self.meta.std = report.normalisation
+        for line in report.lines():
+            self.log(line)
+        return report
 
     def restore(self, path: Path) -> None:
         """Continue from a ``last`` checkpoint: weights, optimizer, schedule, RNGs, history."""
@@ -234,8 +322,9 @@ class Trainer:
         self.shuffle_gen.set_state(state["shuffle_rng"])
         self.augment_gen.set_state(state["augment_rng"])
         torch.set_rng_state(state["torch_rng"])
-        if self.device.type == "cuda" and state["cuda_rng"]:
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        cuda_rng = state["cuda_rng"]
+        if self._keeps_cuda_rng and len(cuda_rng) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_rng)
         if state.get("grad_scaler"):
             self.scaler.load_state_dict(state["grad_scaler"])
         self.rows = [dict(row) for row in state["rows"]]
@@ -243,7 +332,13 @@ class Trainer:
         self.best_epoch = int(state["best_epoch"])
         self.epochs_since_best = int(state["epochs_since_best"])
         self.start_epoch = checkpoint.meta.epoch
-        self.log(f"resuming {self.run_dir} after epoch {self.start_epoch}")
+        saved_world = int(state.get("world_size", 1))
+        processes = (
+            f" (saved by {saved_world} process(es), now {self.dist.world_size})"
+            if saved_world != self.dist.world_size
+            else ""
+        )
+        self.log(f"resuming {self.run_dir} after epoch {self.start_epoch}{processes}")
 
     def run(self) -> FitResult:
         """Train from ``start_epoch`` to ``config.epochs``, saving after every epoch."""
@@ -274,7 +369,9 @@ class Trainer:
                 self.best_val_acc, self.best_epoch, self.epochs_since_best = val_acc, epoch + 1, 0
             else:
                 self.epochs_since_best += 1
-            self._save(epoch + 1, row, improved)
+            if self.dist.is_main:
+                self._save(epoch + 1, row, improved)
+            barrier(self.dist)
             self.log(_epoch_line(row, config.epochs, improved))
         return FitResult(self.run_dir, self.rows, self.best_val_acc, self.best_epoch)
 
@@ -302,12 +399,39 @@ class Trainer:
                 loss = loss + AUX_LOSS_WEIGHT * self.criterion(aux_logits, target)
         return loss, logits
 
-    def train_epoch(self, epoch: int) -> tuple[float, float]:
-        """One pass over the training split; returns mean loss and accuracy."""
+    def _network(self, epoch: int) -> nn.Module:
+        """The model as ``epoch`` trains it: backbone frozen or not, in DDP under ``torchrun``,
+        compiled with ``--compile``; re-wrapped when the frozen part changes (DDP and the
+        compiled graph only see the parameters that train)."""
         config = self.config
-        self.model.train()
+        frozen = config.freeze_backbone and not (0 < config.unfreeze_at <= epoch + 1)
+        if frozen != self.frozen:
+            set_backbone_trainable(self.model, not frozen)
+            self.log("backbone frozen: training the head only" if frozen else "backbone unfrozen")
+        if self.net is None or frozen != self.frozen:
+            self.frozen = frozen
+            net: nn.Module = self.model
+            if self.dist.enabled:
+                device_ids = [self.device.index] if self.device.type == "cuda" else None
+                net = DistributedDataParallel(net, device_ids=device_ids)
+            self.net = compile_module(net) if config.compile else net
+        return self.net
+
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over the training split (this process's share of it); returns the mean loss
+        and accuracy over all processes."""
+        config = self.config
+        net = self._network(epoch)
+        net.train()
+        if self.frozen:
+            freeze_backbone_batchnorm(self.model)
+        if self.dist.enabled:
+            augment_seed, torch_seed = epoch_seeds(config.seed, epoch, self.dist.rank)
+            self.augment_gen.manual_seed(augment_seed)
+            torch.manual_seed(torch_seed)
         n = len(self.train_x)
-        order = torch.randperm(n, generator=self.shuffle_gen).to(self.device)
+        order = torch.randperm(n, generator=self.shuffle_gen)
+        order = shard_indices(order, self.dist.rank, self.dist.world_size).to(self.device)
         total_loss = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         bar = tqdm(
@@ -318,13 +442,14 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
-        with bar:
-            for start in range(0, n, config.batch_size):
-                index = order[start : start + config.batch_size]
+        guard = compile_errors(config.model) if config.compile else contextlib.nullcontext()
+        with bar, guard:
+            for start in range(0, len(order), self.local_batch):
+                index = order[start : start + self.local_batch]
                 x = self._batch(self.train_x[index], augment=True)
                 y = self.train_y[index]
                 with self._autocast():
-                    loss, logits = self._loss(self.model(x), y)
+                    loss, logits = self._loss(net(x), y)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scaler.scale(loss).backward()
                 if config.clip_grad:
@@ -336,33 +461,41 @@ class Trainer:
                     self.scheduler.step()
                 total_loss += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
-                bar.update(len(y))
-                if not self.quiet and (start // config.batch_size) % 20 == 0:
+                bar.update(len(y) * self.dist.world_size)
+                if not self.quiet and (start // self.local_batch) % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if not math.isfinite(total_loss.item()):
+        loss_sum, correct_sum, count = reduce_sums(
+            [total_loss.item(), correct.item(), len(order)], self.dist, self.device
+        )
+        if not math.isfinite(loss_sum):
             raise InceptionFerError(
                 f"training diverged at epoch {epoch + 1} (loss is not finite); "
                 "lower --lr or use --clip-grad"
             )
-        return total_loss.item() / n, correct.item() / n
+        return loss_sum / count, correct_sum / count
 
     @torch.no_grad()
     def validate(self, batch_size: int = 512) -> tuple[float, float]:
-        """Loss and accuracy on the validation split (NaN when it is empty)."""
+        """Loss and accuracy on the validation split (NaN when it is empty); under ``torchrun``
+        each process scores every W-th image and the sums are all-reduced."""
         self.model.eval()
-        n = len(self.val_x)
-        if n == 0:
+        if len(self.val_x) == 0:
             return float("nan"), float("nan")
+        rank, world = self.dist.rank, self.dist.world_size
+        val_x, val_y = self.val_x[rank::world], self.val_y[rank::world]
         total_loss = 0.0
         correct = 0
-        for start in range(0, n, batch_size):
-            x = self._batch(self.val_x[start : start + batch_size], augment=False)
-            y = self.val_y[start : start + batch_size]
+        for start in range(0, len(val_x), batch_size):
+            x = self._batch(val_x[start : start + batch_size], augment=False)
+            y = val_y[start : start + batch_size]
             with self._autocast():
                 logits = self.model(x).float()
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
             correct += int((logits.argmax(1) == y).sum().item())
-        return total_loss / n, correct / n
+        loss_sum, correct_sum, count = reduce_sums(
+            [total_loss, correct, len(val_x)], self.dist, self.device
+        )
+        return loss_sum / count, correct_sum / count
 
     def _save(self, epoch: int, row: dict[str, float], improved: bool) -> None:
         from ..evaluation.plots import plot_curves
@@ -395,3 +528,13 @@ def _epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
         f"lr {row['lr']:.2e}  {row['seconds']:.1f}s  {row['images_per_s']:.0f} img/s"
         + ("  *best" if improved else "")
     )
+
+
+def _sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """``--sync-bn``: BatchNorm statistics over the global batch (GPUs only)."""
+    if device.type == "cpu":
+        raise InceptionFerError(
+            "--sync-bn needs GPUs: torch's SyncBatchNorm has no CPU implementation; "
+            "train without it on the CPU (each process then normalises over its own share)"
+        )
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
