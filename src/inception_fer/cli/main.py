@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "explain_cmd",
     "benchmark_cmd",
     "serve_cmd",
+    "export_cmd",
 )
 
 

@@ -1,7 +1,8 @@
 """``EmotionRecognizer``: the emotion of every face in a picture, as a Python API.
 
 A picture is decoded (:func:`load_image`), its faces found by a face detector, cropped like
-FER2013's faces (:func:`crop_faces`) and classified together in one batch.
+FER2013's faces (:func:`crop_faces`) and classified together in one batch by a backend
+(:mod:`.backends`: PyTorch, or ONNX Runtime).
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
-from ..errors import DataError, InceptionFerError
-from ..evaluation.tta import TTA_MODES, predict_probs
+from ..errors import InceptionFerError
+from ..evaluation.tta import TTA_MODES
 from ..faces import DEFAULT_DETECTOR, Face, FaceDetector, create_detector
 from ..pretrained import list_pretrained, load_pretrained_checkpoint
-from ..training.checkpoint import Checkpoint, load_checkpoint
-from ..training.fit import resolve_device
+from ..training.checkpoint import Checkpoint, CheckpointMeta, load_checkpoint
+from .backends import Backend, TorchBackend, create_backend
 from .face_crop import DEFAULT_ALIGN, DEFAULT_MARGIN, check_crop_options, crop_faces
 from .image_input import DEFAULT_MAX_PIXELS, ColorOrder, ImageSource, describe_source, load_image
 
 ModelSpec = str | os.PathLike[str] | Checkpoint
 """A shipped model's name (``"default"`` included), a checkpoint file, a run folder, or a loaded
-:class:`Checkpoint`."""
+:class:`Checkpoint`; with the ``onnx`` backend, also an exported ``.onnx`` file."""
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,13 @@ class EmotionRecognizer:
 
     ``model`` is a shipped model's name (``"default"``, or one of :func:`list_pretrained`), a
     checkpoint file, a training run's folder (its best, else last, checkpoint) or a loaded
-    ``Checkpoint``. ``detector`` is a face detector's name (options in ``detector_kwargs``) or a
-    built :class:`FaceDetector`. ``tta`` is one of ``none``, ``flip``, ``tencrop``; ``margin``,
+    ``Checkpoint``; with ``backend="onnx"`` also a ``.onnx`` file from ``inception-fer export``.
+    ``detector`` is a face detector's name (options in ``detector_kwargs``) or a built
+    :class:`FaceDetector`. ``tta`` is one of ``none``, ``flip``, ``tencrop``; ``margin``,
     ``align`` and ``border`` are :func:`crop_faces`'s; pictures over ``max_pixels`` are refused
-    unread. ``device`` is ``cpu``, ``cuda`` (``cuda:N``) or ``auto``.
+    unread. ``device`` is ``cpu``, ``cuda`` (``cuda:N``) or ``auto``. ``backend`` runs the
+    network: ``torch`` (PyTorch) or ``onnx`` (the model exported to ONNX in memory, run by ONNX
+    Runtime on the CPU).
     """
 
     def __init__(
@@ -118,6 +123,7 @@ class EmotionRecognizer:
         align: bool = DEFAULT_ALIGN,
         border: str = "reflect",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        backend: str = "torch",
         **detector_kwargs: Any,
     ) -> None:
         if tta not in TTA_MODES:
@@ -134,23 +140,44 @@ class EmotionRecognizer:
             self.detector = detector
         else:
             self.detector = create_detector(detector, **detector_kwargs)
-        self.device = resolve_device(device)
-        self.checkpoint = resolve_checkpoint(model)
-        check_crop_options(self.checkpoint.meta.input_size, margin, border)
-        self.model = self.checkpoint.model.to(self.device).eval()
+        self._checkpoint = None if _is_onnx_file(model) else resolve_checkpoint(model)
+        self.engine: Backend = create_backend(
+            backend, model if self._checkpoint is None else self._checkpoint, device
+        )
+        self.backend, self.device = self.engine.name, self.engine.device
+        check_crop_options(self.input_size, margin, border)
         self.tta, self.batch_size = tta, batch_size
         self.margin, self.align, self.border = margin, align, border
         self.max_pixels = max_pixels
 
     @property
+    def meta(self) -> CheckpointMeta:
+        """The model's metadata: architecture, classes, input size, normalisation."""
+        return self.engine.meta
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        """The loaded checkpoint (none when the model is an ``.onnx`` file)."""
+        if self._checkpoint is None:
+            raise InceptionFerError("this recognizer runs an .onnx file: it has no checkpoint")
+        return self._checkpoint
+
+    @property
+    def model(self) -> nn.Module:
+        """The PyTorch network that makes the predictions (``torch`` backend only)."""
+        if not isinstance(self.engine, TorchBackend):
+            raise InceptionFerError(f"the {self.backend} backend runs no PyTorch network")
+        return self.engine.model
+
+    @property
     def classes(self) -> tuple[str, ...]:
         """The model's classes, in the order of its outputs and of every ``probabilities``."""
-        return tuple(self.checkpoint.meta.class_names)
+        return tuple(self.meta.class_names)
 
     @property
     def input_size(self) -> int:
         """The side of the square gray face crops the model takes."""
-        return self.checkpoint.meta.input_size
+        return self.meta.input_size
 
     def predict(
         self, source: ImageSource, *, color_order: ColorOrder = "rgb"
@@ -180,28 +207,7 @@ class EmotionRecognizer:
     def predict_faces(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities (N, K) float32, in :attr:`classes` order, of gray uint8 face crops
         (N, S, S) with S = :attr:`input_size`, all in one batch of up to ``batch_size``."""
-        size = self.input_size
-        if not isinstance(crops, np.ndarray) or crops.dtype != np.uint8:
-            kind = getattr(crops, "dtype", type(crops).__name__)
-            raise DataError(f"face crops must be a uint8 array, got {kind}")
-        if crops.ndim != 3 or crops.shape[1:] != (size, size):
-            raise DataError(
-                f"face crops must be shaped (N, {size}, {size}), got shape {crops.shape}"
-            )
-        if not len(crops):
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        in_chans = int(self.checkpoint.meta.model_kwargs.get("in_chans", 1))
-        batch = np.repeat(crops[:, None], in_chans, axis=1)
-        meta = self.checkpoint.meta
-        return predict_probs(
-            self.model,
-            batch,
-            mean=meta.mean,
-            std=meta.std,
-            tta=self.tta,
-            batch_size=self.batch_size,
-            device=self.device,
-        )
+        return self.engine.predict_probs(crops, tta=self.tta, batch_size=self.batch_size)
 
     def iter_predict(
         self, sources: Iterable[ImageSource], *, color_order: ColorOrder = "rgb"
@@ -222,6 +228,10 @@ class EmotionRecognizer:
     ) -> list[ImageResult]:
         """:meth:`iter_predict` as a list: every source gets a result, readable or not."""
         return list(self.iter_predict(sources, color_order=color_order))
+
+
+def _is_onnx_file(model: ModelSpec) -> bool:
+    return not isinstance(model, Checkpoint) and Path(model).suffix.lower() == ".onnx"
 
 
 def _prediction(face: Face, probs: np.ndarray, classes: tuple[str, ...]) -> FacePrediction:

@@ -1,0 +1,182 @@
+"""Inference speed on the CPU: PyTorch against ONNX Runtime, faces/s in batches and ms per face.
+
+Usage: ``python benchmarks/inference.py [--models default inception_fer_s ...] [--threads 2]
+[--batch-size 256] [--batch-runs 20] [--latency-runs 500] [--json OUT]``.
+
+Each model runs through both backends of ``EmotionRecognizer`` (``inception_fer.inference.
+backends``), timed as ``predict_faces`` runs them: gray uint8 48x48 face crops in, probabilities
+out (no TTA), normalisation and conversions included, face detection not. PyTorch runs the eval
+network under ``no_grad`` in channels-last memory; ONNX Runtime runs the exported graph (BatchNorm
+folded, normalisation inside) with the CPU provider and all graph optimisations. Throughput is
+``batch-size`` divided by the median of ``batch-runs`` batches; latency the median of
+``latency-runs`` single faces; both after warm-up runs. A model is a shipped name, a checkpoint or
+a registered network (untrained weights: the speed is the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from inception_fer.atomic import atomic_write_text
+from inception_fer.classes import EMOTIONS
+from inception_fer.inference.backends import Backend, OnnxBackend, TorchBackend
+from inception_fer.inference.recognizer import resolve_checkpoint
+from inception_fer.models import is_model
+from inception_fer.pretrained import list_pretrained
+from inception_fer.training.checkpoint import Checkpoint, CheckpointMeta
+
+TARGET_FACES_PER_S = 3000.0
+TARGET_MS = 1.0
+"""The issue's targets for the shipped default model on 2 cores, at batch 256 and batch 1."""
+FER_TFLITE = (819.0, 0.56)
+"""The ``fer`` package's TFLite emotion model: faces/s in batches and ms per face (reference)."""
+
+
+def load_model(spec: str) -> tuple[Checkpoint, str]:
+    """The checkpoint ``spec`` names and a label; a registered network that does not ship gets
+    untrained weights."""
+    if spec != "default" and spec not in list_pretrained() and is_model(spec):
+        meta = CheckpointMeta(spec, {"in_chans": 1}, list(EMOTIONS), mean=0.5, std=0.25)
+        return Checkpoint(meta.build_model().eval(), meta, None), f"{spec} (untrained)"
+    checkpoint = resolve_checkpoint(spec)
+    return checkpoint, checkpoint.meta.model_name if spec == "default" else spec
+
+
+def median_seconds(run: Callable[[], object], runs: int, warmup: int) -> float:
+    """The median wall time of ``runs`` calls of ``run`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def measure(backend: Backend, args: argparse.Namespace) -> dict[str, float]:
+    """Faces/s at ``args.batch_size`` and ms for one face through ``backend``."""
+    size = backend.meta.input_size
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (args.batch_size, size, size), dtype=np.uint8)
+    one = batch[:1]
+    seconds = median_seconds(
+        lambda: backend.predict_probs(batch, batch_size=args.batch_size), args.batch_runs, 3
+    )
+    latency = median_seconds(
+        lambda: backend.predict_probs(one, batch_size=1), args.latency_runs, 20
+    )
+    return {"faces_per_s": args.batch_size / seconds, "ms_per_face": latency * 1000}
+
+
+def format_table(rows: list[dict[str, Any]], batch_size: int) -> str:
+    """The results as an aligned plain-text table, ONNX Runtime's speed-up beside it."""
+    header = ("model", "backend", f"faces/s @{batch_size}", "x torch", "ms @1", "x torch")
+    lines = [header]
+    for row in rows:
+        for name in ("torch", "onnx"):
+            result, base = row[name], row["torch"]
+            lines.append(
+                (
+                    row["model"] if name == "torch" else "",
+                    {"torch": "PyTorch", "onnx": "ONNX Runtime"}[name],
+                    f"{result['faces_per_s']:.0f}",
+                    f"{result['faces_per_s'] / base['faces_per_s']:.2f}x",
+                    f"{result['ms_per_face']:.3f}",
+                    f"{base['ms_per_face'] / result['ms_per_face']:.2f}x",
+                )
+            )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    )
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--models", nargs="+", default=["default"], help="shipped names, checkpoints, networks")
+    add("--threads", type=int, default=2, help="CPU threads for PyTorch and ONNX Runtime")
+    add("--batch-size", type=int, default=256, help="faces per batch for the throughput")
+    add("--batch-runs", type=int, default=20, help="timed batches (median)")
+    add("--latency-runs", type=int, default=500, help="timed single faces (median)")
+    add("--json", type=Path, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    if min(args.threads, args.batch_size, args.batch_runs, args.latency_runs) < 1:
+        parser.error("--threads, --batch-size, --batch-runs and --latency-runs must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"warning: load average {load:.1f}: other work on this machine skews the figures")
+    rows = []
+    for spec in args.models:
+        checkpoint, label = load_model(spec)
+        row: dict[str, Any] = {"model": label}
+        row["torch"] = measure(TorchBackend(checkpoint), args)
+        row["onnx"] = measure(OnnxBackend.from_checkpoint(checkpoint, threads=args.threads), args)
+        rows.append(row)
+        print(
+            f"{label}: PyTorch {row['torch']['faces_per_s']:.0f} faces/s, "
+            f"{row['torch']['ms_per_face']:.3f} ms; ONNX Runtime {row['onnx']['faces_per_s']:.0f} "
+            f"faces/s, {row['onnx']['ms_per_face']:.3f} ms",
+            flush=True,
+        )
+    env = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "onnxruntime": ort.__version__,
+        "python": platform.python_version(),
+        "load_average": load,
+    }
+    print(
+        f"\n{env['date']}  {env['cpu']}  {args.threads} thread(s)  torch {env['torch']}  "
+        f"onnxruntime {env['onnxruntime']}  load {load:.1f}"
+    )
+    print(format_table(rows, args.batch_size))
+    print(
+        f"targets (shipped default, 2 cores): >= {TARGET_FACES_PER_S:.0f} faces/s at batch 256, "
+        f"<= {TARGET_MS:g} ms at batch 1; fer's TFLite model: {FER_TFLITE[0]:.0f} faces/s, "
+        f"{FER_TFLITE[1]} ms"
+    )
+    if args.json is not None:
+        atomic_write_text(args.json, json.dumps({"environment": env, "results": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
