@@ -80,7 +80,20 @@ def _logits(model: nn.Module, x: Tensor) -> Tensor:
     return out
 
 
-@torch.no_grad()
+def _place(model: nn.Module, device: torch.device, memory_format: torch.memory_format) -> None:
+    """Move ``model`` to ``device`` and its 4-D weights to ``memory_format``, unless they are
+    there already (moving is a copy of every weight: 3 ms a call for inception_fer_m)."""
+    placed = all(
+        p.device == device and (p.ndim != 4 or p.is_contiguous(memory_format=memory_format))
+        for p in model.parameters()
+    )
+    if not placed:
+        model.to(device)
+        if memory_format == torch.channels_last:  # the stubs of Module.to lack memory_format
+            model.to(memory_format=memory_format)  # type: ignore[call-overload]
+
+
+@torch.inference_mode()
 def predict_probs(
     model: nn.Module,
     images: Tensor | np.ndarray,
@@ -108,9 +121,8 @@ def predict_probs(
     device = torch.device(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     was_training = model.training
-    model.to(device).eval()
-    if channels_last:  # the stubs of Module.to lack memory_format
-        model.to(memory_format=memory_format)  # type: ignore[call-overload]
+    _place(model, device, memory_format)
+    model.eval()
     chunks: list[Tensor] = []
     try:
         for start in range(0, data.shape[0], batch_size):
