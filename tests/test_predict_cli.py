@@ -90,3 +90,15 @@ def test_sample_photo_and_no_input(checkpoint: Path, tmp_path: Path, capsys) -> 
     assert result["source"].endswith("grace_hopper.jpg") and len(result["faces"]) == 1
     assert main(["predict", "--model", str(checkpoint)]) == 2
     assert "give image or video files or folders" in capsys.readouterr().err
+
+
+def test_onnx_backend_gives_the_same_answer(checkpoint: Path, capsys) -> None:
+    results = {}
+    for backend in ("torch", "onnx"):
+        argv = ["predict", "--sample", "--model", str(checkpoint), "--json", "--backend", backend]
+        assert main(argv) == 0
+        (results[backend],) = json.loads(capsys.readouterr().out)
+    (torch_face,), (onnx_face,) = results["torch"]["faces"], results["onnx"]["faces"]
+    assert onnx_face["box"] == torch_face["box"]
+    for name, p in torch_face["probabilities"].items():
+        assert onnx_face["probabilities"][name] == pytest.approx(p, abs=1e-4)

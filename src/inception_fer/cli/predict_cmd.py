@@ -16,6 +16,7 @@ from ..errors import InceptionFerError
 from ..evaluation.tta import TTA_MODES
 from ..faces import DEFAULT_DETECTOR, list_detectors
 from ..inference.annotate import annotate
+from ..inference.backends import BACKENDS
 from ..inference.image_input import load_image
 from ..inference.live import MatplotlibWindow, open_camera, run_live
 from ..inference.recognizer import EmotionRecognizer, ImageResult
@@ -54,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--detector", default=DEFAULT_DETECTOR, choices=list_detectors(), help="face detector"
     )
     parser.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation")
+    parser.add_argument(
+        "--backend", default="torch", choices=BACKENDS, help="inference engine (default torch)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON (one object per image)")
@@ -119,7 +123,11 @@ def run(args: argparse.Namespace) -> int:
     files = list(expand_paths(paths))
     capture = None if args.webcam is None else open_camera(args.webcam)
     recognizer = EmotionRecognizer(
-        model=args.model, detector=args.detector, tta=args.tta, device=args.device
+        model=args.model,
+        detector=args.detector,
+        tta=args.tta,
+        device=args.device,
+        backend=args.backend,
     )
     if capture is not None:
         return _run_webcam(recognizer, capture, args)
