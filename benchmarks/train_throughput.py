@@ -55,12 +55,18 @@ def synthetic_data(images: int, seed: int = 0) -> FerData:
 
 
 def measure_ours(
-    model: str, batch_size: int, images: int, warmup_steps: int, threads: int
+    model: str, batch_size: int, images: int, warmup_steps: int, threads: int, amp: str = "none"
 ) -> dict[str, Any]:
-    """Images/s of one training epoch of ``fit``'s loop (Adam, default augmentation), timed as
-    ``fit`` times it, after ``warmup_steps`` untimed steps on the same trainer."""
+    """Images/s of one training epoch of ``fit``'s loop (Adam, default augmentation, ``amp``
+    autocast), timed as ``fit`` times it, after ``warmup_steps`` untimed steps on the same
+    trainer."""
     config = TrainConfig(
-        model=model, batch_size=batch_size, augment="default", device="cpu", threads=threads
+        model=model,
+        batch_size=batch_size,
+        augment="default",
+        device="cpu",
+        threads=threads,
+        amp=amp,
     )
     with tempfile.TemporaryDirectory(prefix="inception-fer-bench-") as run_dir:
         trainer = Trainer(config, synthetic_data(images), Path(run_dir), True, lambda _: None)
@@ -189,6 +195,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, str | None]:
     add("--threads", type=int, default=2, help="CPU threads for torch and TensorFlow")
     add("--keras-python", type=Path, help="python with TensorFlow (default: this one if it has it)")
     add("--no-keras", action="store_true", help="measure our loop only")
+    add(
+        "--amp",
+        choices=("none", "bf16"),
+        default="none",
+        help="our loop's autocast (bf16: fast where the CPU has AVX-512 BF16 or AMX)",
+    )
     add("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     for name in [*args.models, *args.extra_models]:
@@ -212,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         for batch_size in args.batch_sizes:
             images = args.images // batch_size * batch_size  # whole batches only
             common = (model, batch_size, images, args.warmup_steps, args.threads)
-            ours = measure_ours(*common)
+            ours = measure_ours(*common, amp=args.amp)
             keras = None if python is None else measure_keras(python, *common)
             rows.append(compare(model, batch_size, ours, keras))
             theirs = "" if keras is None else f", keras {keras['images_per_s']:.1f}"
@@ -224,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": cpu_model(),
         "threads": args.threads,
+        "amp": args.amp,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "tensorflow": keras_runs[0]["tensorflow"] if keras_runs else None,

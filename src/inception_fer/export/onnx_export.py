@@ -188,11 +188,17 @@ def export_onnx(
 
     checkpoint = resolve_checkpoint(model_spec)
     data = onnx_model_bytes(checkpoint, opset=opset, batch_size_hint=batch_size_hint)
+    return write_onnx(data, path, checkpoint.meta, opset)
+
+
+def write_onnx(
+    data: bytes, path: str | os.PathLike[str], meta: CheckpointMeta, opset: int
+) -> ExportInfo:
+    """Write a serialised exported model of a checkpoint with ``meta`` to ``path``, atomically."""
     try:
         written = atomic_write_bytes(path, data)
     except OSError as error:
         raise InceptionFerError(f"could not write {path}: {error.strerror or error}") from None
-    meta = checkpoint.meta
     size = meta.input_size
     return ExportInfo(
         path=written,

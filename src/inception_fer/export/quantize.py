@@ -1,0 +1,187 @@
+"""int8 ONNX models: ONNX Runtime's static QDQ quantisation of an export, calibrated on faces.
+
+Weights become int8 per output channel; activations uint8 (asymmetric), their ranges the smallest
+and largest values each tensor takes on the calibration faces (MinMax). ONNX Runtime fuses the
+QuantizeLinear/DequantizeLinear pairs around each convolution into integer kernels (u8 x s8, fast
+on CPUs with VNNI). The input normalisation stays float and so does the final softmax: the
+probabilities are not rounded to steps of 1/256.
+
+Measured on the shipped ``inception_fer_m``, 512 FER2013 train faces, PublicTest (3,589 faces,
+fp32 65.76 %): MinMax gives 65.42-65.70 % and 98.9-99.3 % top-1 agreement with fp32 over three
+calibration samples; Percentile (99.999) 65.51-65.90 % and 98.9-99.2 % at twice the calibration
+time; Entropy (ONNX Runtime's 128 bins) is MinMax to the bit; int8 activations are as accurate and
+three times slower (no u8 x s8 kernel), 7-bit weights (``reduce_range``) lose 0.6 % agreement.
+ONNX Runtime's pre-processing (``quant_pre_process``) changed neither accuracy nor speed, took
+1.4 s and wrote ONNX Runtime's private opset domains into the file: it is skipped (and the
+quantiser's advice to run it silenced).
+
+The quantiser works on files: the model and its calibration run in a temporary folder that is
+removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnxruntime import quantization as ortq
+
+from .. import __version__
+from ..errors import CheckpointError, DataError, InceptionFerError
+from .onnx_export import (
+    DEFAULT_OPSET,
+    INPUT_NAME,
+    METADATA_KEY,
+    ExportInfo,
+    in_chans,
+    meta_from_onnx_metadata,
+    onnx_model_bytes,
+    write_onnx,
+)
+
+if TYPE_CHECKING:
+    from ..inference.recognizer import ModelSpec
+
+DEFAULT_CALIBRATION_SIZE = 512
+"""Calibration faces the CLI and the benchmark draw from a dataset's train split."""
+
+CALIBRATION_METHOD = "MinMax"
+CALIBRATION_BATCH = 64
+"""Faces per calibration forward pass."""
+
+FLOAT_OPS = frozenset({"Softmax"})
+"""Operators left in float (the probabilities); the normalisation before the first convolution is
+float anyway (ONNX Runtime quantises no Div or Sub)."""
+
+
+class _Faces(ortq.CalibrationDataReader):
+    """The calibration faces as the graph's input, float32 (B, C, S, S), in batches."""
+
+    def __init__(self, faces: np.ndarray, channels: int) -> None:
+        self._batches = (
+            np.repeat(faces[i : i + CALIBRATION_BATCH, None], channels, axis=1).astype(np.float32)
+            for i in range(0, len(faces), CALIBRATION_BATCH)
+        )
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {INPUT_NAME: batch}
+
+
+@contextlib.contextmanager
+def _no_preprocessing_advice() -> Iterator[None]:
+    """Drop the quantiser's warnings (on the root logger) that pre-processing was not run."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "pre-processing" not in str(record.msg)
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
+
+
+def calibration_split(
+    faces: np.ndarray, size: int = DEFAULT_CALIBRATION_SIZE, *, holdout: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded random sample of ``size`` of ``faces`` to calibrate on (all of them if fewer), and
+    up to ``holdout`` others, not among them, to check the quantised model on."""
+    if size < 1 or holdout < 0:
+        raise InceptionFerError(
+            f"calibration size must be at least 1 and holdout 0 or more, got {size} and {holdout}"
+        )
+    order = np.random.default_rng(seed).permutation(len(faces))
+    return faces[order[:size]], faces[order[size : size + holdout]]
+
+
+def _check_faces(faces: np.ndarray, size: int) -> None:
+    if not isinstance(faces, np.ndarray) or faces.dtype != np.uint8:
+        kind = getattr(faces, "dtype", type(faces).__name__)
+        raise DataError(f"calibration faces must be a uint8 array, got {kind}")
+    if faces.ndim != 3 or faces.shape[1:] != (size, size) or not len(faces):
+        raise DataError(
+            f"calibration faces must be shaped (N, {size}, {size}) with N >= 1, "
+            f"got shape {faces.shape}"
+        )
+
+
+def quantize_onnx(
+    model: bytes | str | os.PathLike[str], calibration: np.ndarray, *, source: str = "unspecified"
+) -> bytes:
+    """The int8 version of an exported fp32 model (its bytes or file), calibrated on gray uint8
+    face crops (N, S, S), checked, as bytes. ``source`` (where the faces come from) goes into the
+    metadata's ``"quantization"`` entry with the method and the number of faces."""
+    name = "the exported model" if isinstance(model, bytes) else str(model)
+    if not isinstance(model, bytes) and not Path(model).is_file():
+        raise CheckpointError(f"ONNX model not found: {model}")
+    try:
+        proto = onnx.load_model_from_string(model) if isinstance(model, bytes) else onnx.load(model)
+    except Exception as error:  # protobuf's DecodeError and onnx's own errors
+        raise CheckpointError(f"{name} is not a readable ONNX model: {error}") from None
+    props = {p.key: p.value for p in proto.metadata_props}
+    meta = meta_from_onnx_metadata(props, name)
+    stored: dict[str, Any] = json.loads(props[METADATA_KEY])
+    if "quantization" in stored:
+        raise InceptionFerError(f"{name} is quantised already")
+    _check_faces(calibration, meta.input_size)
+    with tempfile.TemporaryDirectory(prefix="inception-fer-int8-") as folder:
+        fp32, int8 = Path(folder, "fp32.onnx"), Path(folder, "int8.onnx")
+        onnx.save(proto, fp32)
+        with _no_preprocessing_advice():
+            ortq.quantize_static(
+                fp32,
+                int8,
+                _Faces(calibration, in_chans(meta)),
+                quant_format=ortq.QuantFormat.QDQ,
+                op_types_to_quantize=sorted({n.op_type for n in proto.graph.node} - FLOAT_OPS),
+                per_channel=True,
+                activation_type=ortq.QuantType.QUInt8,
+                weight_type=ortq.QuantType.QInt8,
+                calibrate_method=ortq.CalibrationMethod.MinMax,
+            )
+        quantised = onnx.load(int8)
+    stored["quantization"] = {
+        "method": "onnxruntime static QDQ",
+        "weights": "int8 per channel",
+        "activations": "uint8",
+        "float_ops": sorted(FLOAT_OPS),
+        "calibration": CALIBRATION_METHOD,
+        "calibration_size": len(calibration),
+        "calibration_source": source,
+        "onnxruntime": ort.__version__,
+    }
+    quantised.producer_name, quantised.producer_version = "inception-fer", __version__
+    quantised.doc_string = f"{proto.doc_string} (int8)"
+    del quantised.metadata_props[:]
+    entry = quantised.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(stored)
+    onnx.checker.check_model(quantised, full_check=True)
+    return quantised.SerializeToString()
+
+
+def export_int8_onnx(
+    model_spec: ModelSpec,
+    path: str | os.PathLike[str],
+    calibration: np.ndarray,
+    *,
+    source: str = "unspecified",
+    opset: int = DEFAULT_OPSET,
+) -> ExportInfo:
+    """Export ``model_spec`` (as :func:`~.onnx_export.export_onnx` takes it) to ``path`` as an
+    int8 ONNX model calibrated on ``calibration`` (see :func:`quantize_onnx`), atomically."""
+    from ..inference.recognizer import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(model_spec)
+    data = quantize_onnx(onnx_model_bytes(checkpoint, opset=opset), calibration, source=source)
+    return write_onnx(data, path, checkpoint.meta, opset)
