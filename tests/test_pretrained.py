@@ -56,3 +56,17 @@ def test_unknown_name_lists_what_ships(weights_dir: Path) -> None:
 def test_incompatible_arguments(weights_dir: Path) -> None:
     with pytest.raises(InceptionFerError, match="num_classes=7, not 3"):
         create_model("mini_xception", pretrained=True, num_classes=3)
+
+
+@pytest.mark.slow
+def test_shipped_default_model_scores_what_the_readme_says(fer2013_dir: Path, tmp_path: Path):
+    """The real shipped weights on the whole PublicTest: at least the README's figure (rounded
+    down), with flip TTA at least as good as none."""
+    from inception_fer.evaluation.evaluate import evaluate_checkpoint
+
+    path = pretrained.pretrained_path("default")
+    plain = evaluate_checkpoint(path, fer2013_dir, tmp_path / "none", device="cpu")
+    flip = evaluate_checkpoint(path, fer2013_dir, tmp_path / "flip", tta="flip", device="cpu")
+    assert plain.report.support.sum() == 3589
+    assert plain.report.accuracy >= 0.655
+    assert flip.report.accuracy >= plain.report.accuracy
