@@ -54,3 +54,17 @@ def npy_dataset(tmp_path: Path) -> Path:
     np.save(folder / "X_val.npy", x_test)
     np.save(folder / "y_val.npy", np.eye(7, dtype=np.float32)[y_test])
     return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny untrained 7-emotion checkpoint (mini_xception): fast, for structure tests."""
+    import torch
+
+    from inception_fer.classes import EMOTIONS
+    from inception_fer.training.checkpoint import CheckpointMeta, save_checkpoint
+
+    meta = CheckpointMeta("mini_xception", {"in_chans": 1}, list(EMOTIONS), mean=0.5, std=0.25)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return save_checkpoint(path, meta.build_model(), meta)

@@ -11,20 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from conftest import PHOTOS_DIR
 from inception_fer.classes import EMOTIONS
 from inception_fer.cli.main import main
-from inception_fer.training.checkpoint import CheckpointMeta, save_checkpoint
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    meta = CheckpointMeta("mini_xception", {"in_chans": 1}, list(EMOTIONS), mean=0.5, std=0.25)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    return save_checkpoint(path, meta.build_model(), meta)
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from inception_fer.classes import EMOTIONS
 from inception_fer.cli.main import main
 from inception_fer.inference import EmotionRecognizer
 from inception_fer.inference.live import run_live
 from inception_fer.inference.video import iter_frames, open_video, predict_video
-from inception_fer.training.checkpoint import CheckpointMeta, save_checkpoint
 
 skimage_data = pytest.importorskip("skimage.data", reason="scikit-image gives the test's face")
 
@@ -37,14 +35,6 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         writer.write(face if i < FACE_FRAMES else blank)
     writer.release()
     return path
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    meta = CheckpointMeta("mini_xception", {"in_chans": 1}, list(EMOTIONS), mean=0.5, std=0.25)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    return save_checkpoint(path, meta.build_model(), meta)
 
 
 def test_iter_frames_samples_every_nth(clip: Path) -> None:
