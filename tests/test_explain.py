@@ -100,3 +100,5 @@ def test_explain_command_writes_overlays(astronaut: Path, tmp_path: Path, capsys
     assert 150 < xs.mean() < 300 and 50 < ys.mean() < 200 and changed.mean() < 0.15
     assert main(["explain", str(astronaut), "--target", "bored", "-o", str(out)]) == 2
     assert "unknown class 'bored'" in capsys.readouterr().err
+    assert main(["explain", str(astronaut), "--layer", "nope", "-o", str(out)]) == 2
+    assert "has no layer 'nope'" in capsys.readouterr().err

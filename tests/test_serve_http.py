@@ -19,7 +19,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-import torch
 import uvicorn
 from PIL import Image
 
@@ -27,7 +26,6 @@ from inception_fer.classes import EMOTIONS
 from inception_fer.inference import EmotionRecognizer
 from inception_fer.pretrained import DEFAULT_MODEL
 from inception_fer.serve import create_app
-from inception_fer.training.checkpoint import CheckpointMeta, save_checkpoint
 
 skimage_data = pytest.importorskip(
     "skimage.data", reason="scikit-image (a test dependency) is absent"
@@ -327,14 +325,6 @@ class SlowRecognizer(EmotionRecognizer):
         return super().predict_bgr(image_bgr)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    meta = CheckpointMeta("mini_xception", {"in_chans": 1}, list(EMOTIONS), mean=0.5, std=0.25)
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    return save_checkpoint(path, meta.build_model(), meta)
-
-
 def _serve_in_thread(app) -> Iterator[str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -348,15 +338,15 @@ def _serve_in_thread(app) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def plain_app_url(tiny_checkpoint: Path) -> Iterator[str]:
+def plain_app_url(checkpoint: Path) -> Iterator[str]:
     """``create_app`` with every default: 20 MiB uploads, 30 s timeout, no CORS."""
-    yield from _serve_in_thread(create_app(SlowRecognizer(tiny_checkpoint, detector="haar")))
+    yield from _serve_in_thread(create_app(SlowRecognizer(checkpoint, detector="haar")))
 
 
 @pytest.fixture(scope="module")
-def slow_app_url(tiny_checkpoint: Path) -> Iterator[str]:
+def slow_app_url(checkpoint: Path) -> Iterator[str]:
     """A 0.3 s request timeout over a recognizer that takes 1 s per picture."""
-    slow = SlowRecognizer(tiny_checkpoint, detector="haar")
+    slow = SlowRecognizer(checkpoint, detector="haar")
     slow.delay = 1.0
     yield from _serve_in_thread(create_app(slow, request_timeout_s=0.3))
 

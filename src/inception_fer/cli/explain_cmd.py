@@ -47,17 +47,16 @@ def run(args: argparse.Namespace) -> int:
     explainer = GradCamExplainer(
         model=args.model, detector=args.detector, layer=args.layer, device=args.device
     )
+    explainer.check_target(args.target)
     failed = 0
     for path in args.images:
         try:
             image = load_image(path)
-            explained = explainer.explain(image, target=args.target)
         except InceptionFerError as error:
-            if "layer" in str(error) or "unknown class" in str(error):
-                raise
             print(f"{path}: error: {error}")
             failed += 1
             continue
+        explained = explainer.explain(image, target=args.target)
         if not explained:
             print(f"{path}: no face found")
             continue

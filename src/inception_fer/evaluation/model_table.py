@@ -99,8 +99,9 @@ def model_row(
             report = classification_report(fer.val.labels, probs, meta.class_names)
             accuracy[mode] = round(report.accuracy, 4)
     latency, throughput = measure_speed(model, meta.input_size, in_chans, batch_size, seconds)
-    name = str(spec) if not isinstance(spec, str) or Path(spec).exists() else spec
-    return ModelRow(name, meta.model_name, params, macs, latency, throughput, batch_size, accuracy)
+    return ModelRow(
+        str(spec), meta.model_name, params, macs, latency, throughput, batch_size, accuracy
+    )
 
 
 def markdown_table(rows: list[ModelRow], tta_modes: tuple[str, ...], threads: int) -> str:

@@ -13,7 +13,7 @@ from ..faces import DEFAULT_DETECTOR, Face, FaceDetector, create_detector
 from ..inference.face_crop import DEFAULT_ALIGN, DEFAULT_MARGIN, crop_faces, crop_transform
 from ..inference.recognizer import ModelSpec, resolve_checkpoint
 from ..training.fit import resolve_device
-from .gradcam import grad_cam
+from .gradcam import find_layer, grad_cam
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class GradCamExplainer:
         )
         self.device = resolve_device(device)
         self.model = self.checkpoint.model.to(self.device).eval()
+        if layer is not None:
+            find_layer(self.model, layer)  # a wrong name fails here, before any photo is read
         self.layer, self.margin, self.align = layer, margin, align
 
     @property
@@ -62,13 +64,17 @@ class GradCamExplainer:
         """The model's classes, in the order of its outputs."""
         return tuple(self.checkpoint.meta.class_names)
 
-    def explain(self, image_bgr: np.ndarray, target: str | None = None) -> list[FaceExplanation]:
-        """Every face of an HxWx3 uint8 BGR image, explained for ``target`` (a class name) or,
-        by default, for its own predicted emotion."""
+    def check_target(self, target: str | None) -> None:
+        """Raise InceptionFerError unless ``target`` is None or one of :attr:`classes`."""
         if target is not None and target not in self.classes:
             raise InceptionFerError(
                 f"unknown class {target!r}; this model's classes: {', '.join(self.classes)}"
             )
+
+    def explain(self, image_bgr: np.ndarray, target: str | None = None) -> list[FaceExplanation]:
+        """Every face of an HxWx3 uint8 BGR image, explained for ``target`` (a class name) or,
+        by default, for its own predicted emotion."""
+        self.check_target(target)
         faces = self.detector.detect(image_bgr)
         if not faces:
             return []

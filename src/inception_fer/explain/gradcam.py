@@ -16,6 +16,19 @@ from torch import Tensor, nn
 from ..errors import InceptionFerError
 
 
+def find_layer(model: nn.Module, layer: str) -> nn.Module:
+    """The submodule named ``layer`` (as in ``model.named_modules()``); a clear error naming the
+    top-level layers otherwise."""
+    modules = dict(model.named_modules())
+    if layer not in modules or not layer:
+        near = [name for name in modules if name and "." not in name]
+        raise InceptionFerError(
+            f"model has no layer {layer!r}; top-level layers: {', '.join(near)} "
+            "(deeper ones as dotted names, e.g. stages.1)"
+        )
+    return modules[layer]
+
+
 def _features_and_logits(model: nn.Module, x: Tensor, layer: str | None) -> tuple[Tensor, Tensor]:
     """The chosen layer's activations (kept for autograd) and the logits, in one pass."""
     if layer is None:
@@ -27,15 +40,10 @@ def _features_and_logits(model: nn.Module, x: Tensor, layer: str | None) -> tupl
             )
         features = forward_features(x)
         return features, forward_head(features)
-    modules = dict(model.named_modules())
-    if layer not in modules or not layer:
-        near = [name for name in modules if name and "." not in name]
-        raise InceptionFerError(
-            f"model has no layer {layer!r}; top-level layers: {', '.join(near)} "
-            "(deeper ones as dotted names, e.g. stages.1)"
-        )
     captured: list[Tensor] = []
-    handle = modules[layer].register_forward_hook(lambda _m, _i, out: captured.append(out))
+    handle = find_layer(model, layer).register_forward_hook(
+        lambda _m, _i, out: captured.append(out)
+    )
     try:
         logits = model(x)
     finally:

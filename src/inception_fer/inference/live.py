@@ -51,8 +51,8 @@ def run_live(
 
     Between recognitions, frames are shown with the last faces found, so the picture stays live.
     """
-    shown, faces, last = 0, list[FacePrediction](), time.perf_counter()
-    fps = 0.0
+    faces: list[FacePrediction] = []
+    shown, fps, last = 0, 0.0, time.perf_counter()
     for index, frame in iter_frames(capture, 1):
         if index % every == 0:
             faces = recognizer.predict_bgr(frame)
