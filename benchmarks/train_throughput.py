@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from _report import aligned_table, cpu_model
 from inception_fer.atomic import atomic_write_text
 from inception_fer.classes import EMOTIONS
 from inception_fer.data import FerData, Split
@@ -145,25 +146,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                 met,
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        )
-        for line in lines
-    )
-
-
-def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return aligned_table(lines, text_columns=1)
 
 
 def keras_interpreter(args: argparse.Namespace, parser: argparse.ArgumentParser) -> str | None:

@@ -26,7 +26,7 @@ from ..inference.video import (
     VideoResult,
     is_video,
     open_video,
-    predict_video,
+    predict_capture,
     video_fps,
 )
 from ..inference.video_output import annotated_video, plot_timeline
@@ -184,22 +184,24 @@ def _predict_video_file(
     """One video, with a progress bar over its frames; the annotated video and timeline plot
     are written where asked. An unreadable video gives a result with ``error`` set."""
     try:
-        with open_video(file) as probe:
-            fps, total = video_fps(probe), int(probe.get(cv2.CAP_PROP_FRAME_COUNT))
-        bar = tqdm(total=max(total, 0) // args.every or None, unit="frame", leave=False,
-                   desc=file.name, file=sys.stderr)  # fmt: skip
-        with bar:
-            if args.save_annotated is None:
-                result = predict_video(recognizer, file, args.every, lambda _f, _r: bar.update())
-            else:
-                target = args.save_annotated / f"{file.stem}.annotated.mp4"
-                with annotated_video(target, fps, args.every) as writer:
+        with open_video(file) as capture:
+            fps, total = video_fps(capture), int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+            bar = tqdm(total=max(total, 0) // args.every or None, unit="frame", leave=False,
+                       desc=file.name, file=sys.stderr)  # fmt: skip
+            with bar:
+                if args.save_annotated is None:
+                    result = predict_capture(
+                        recognizer, capture, file, args.every, lambda _f, _r: bar.update()
+                    )
+                else:
+                    target = args.save_annotated / f"{file.stem}.annotated.mp4"
+                    with annotated_video(target, fps, args.every) as writer:
 
-                    def on_frame(frame: np.ndarray, frame_result: FrameResult) -> None:
-                        writer(frame, frame_result)
-                        bar.update()
+                        def on_frame(frame: np.ndarray, frame_result: FrameResult) -> None:
+                            writer(frame, frame_result)
+                            bar.update()
 
-                    result = predict_video(recognizer, file, args.every, on_frame)
+                        result = predict_capture(recognizer, capture, file, args.every, on_frame)
     except InceptionFerError as error:
         return VideoResult(str(file), every=args.every, error=str(error))
     if args.timeline is not None:

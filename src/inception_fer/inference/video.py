@@ -179,14 +179,26 @@ def predict_video(
     that cannot be opened raises DataError; one that breaks off part-way keeps the frames read.
     """
     with open_video(path) as capture:
-        fps = video_fps(capture)
-        total = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
-        frames = []
-        for index, image in iter_frames(capture, every):
-            result = FrameResult(index, index / fps, recognizer.predict_bgr(image))
-            frames.append(result)
-            if on_frame is not None:
-                on_frame(image, result)
+        return predict_capture(recognizer, capture, path, every, on_frame)
+
+
+def predict_capture(
+    recognizer: EmotionRecognizer,
+    capture: cv2.VideoCapture,
+    path: str | Path,
+    every: int = 1,
+    on_frame: FrameCallback | None = None,
+) -> VideoResult:
+    """:func:`predict_video` on a capture opened by :func:`open_video` (``path`` names it in
+    the result and errors)."""
+    fps = video_fps(capture)
+    total = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+    frames = []
+    for index, image in iter_frames(capture, every):
+        result = FrameResult(index, index / fps, recognizer.predict_bgr(image))
+        frames.append(result)
+        if on_frame is not None:
+            on_frame(image, result)
     if not frames:
         raise DataError(f"cannot read video {path}: no frame could be decoded")
     return VideoResult(str(path), fps, total or frames[-1].index + 1, every, frames)
