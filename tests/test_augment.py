@@ -31,7 +31,10 @@ def test_from_string_forms() -> None:
         flip=False, erase_fill="random"
     )
     assert AugmentConfig.from_string("scale=0.8:1.3").scale == (0.8, 1.3)
-    for original in (AugmentConfig(), none, config, AugmentConfig(erase_fill="random")):
+    assert AugmentConfig.from_string("default,translate=0,crop=40").crop == 40
+    assert AugmentConfig.from_string("crop").crop == 40
+    cropped = AugmentConfig(crop=44, translate=0.0)
+    for original in (AugmentConfig(), none, config, AugmentConfig(erase_fill="random"), cropped):
         assert AugmentConfig.from_string(original.to_string()) == original
 
 
@@ -43,6 +46,8 @@ def test_from_string_forms() -> None:
         ("erase=2", "erase must be a probability"),
         ("erase_fill=mean", "erase_fill must be one of zero, random"),
         ("scale=1.5", "scale must be 0 < low <= high"),
+        ("crop=4", "crop must be 0 \\(off\\) or at least 8"),
+        ("crop=4.5", "bad augmentation value 'crop=4.5'"),
     ],
 )
 def test_from_string_errors(spec: str, message: str) -> None:
@@ -129,6 +134,48 @@ def test_translation_moves_content() -> None:
     assert torch.allclose(mass, torch.full_like(mass, 64.0), atol=1e-3)
     assert (centre_y - 23.5).abs().max() <= 4.8 + 1e-3
     assert (centre_y - 23.5).abs().max() > 2.0
+
+
+def _windows(image: torch.Tensor, crop: int) -> torch.Tensor:
+    """Every crop x crop window of a (C, H, W) image, (n_windows, C, crop, crop)."""
+    patches = image.unfold(1, crop, 1).unfold(2, crop, 1)  # C, rows, cols, crop, crop
+    return patches.permute(1, 2, 0, 3, 4).reshape(-1, image.shape[0], crop, crop)
+
+
+def test_crop_alone_cuts_whole_pixel_windows_at_random_places() -> None:
+    x = batch(b=32, c=2)
+    config = AugmentConfig.none()
+    config.crop = 40
+    out = BatchAugment(config)(x, seeded())
+    assert out.shape == (32, 2, 40, 40)
+    places = []
+    for image, crop in zip(x, out, strict=True):
+        windows = _windows(image, 40)
+        error = (windows - crop).abs().amax(dim=(1, 2, 3))
+        assert error.min() < 1e-5  # exactly one of the 81 windows, no interpolation blur
+        places.append(int(error.argmin()))
+    assert len(set(places)) > 10  # 32 images, 81 possible windows: the places vary
+
+
+def test_crop_composes_with_the_warp() -> None:
+    x = torch.zeros(64, 1, 48, 48)
+    x[..., 20:28, 20:28] = 1.0  # a centred 8x8 square
+    config = AugmentConfig(flip=True, translate=0.0, rotate=0, scale=(1.25, 1.25), crop=40,
+                           erase_prob=0)  # fmt: skip
+    out = BatchAugment(config)(x, seeded())
+    assert out.shape == (64, 1, 40, 40)
+    mass = out.sum(dim=(1, 2, 3))
+    assert torch.allclose(mass, torch.full_like(mass, 100.0), atol=1e-2)  # zoomed to 10x10
+    rows = torch.arange(40.0)[:, None]
+    centre_y = (out[:, 0] * rows).sum(dim=(1, 2)) / mass
+    # The square's centre 23.5 lands at 23.5 - top, top in 0..8: 15.5 .. 23.5 in the crop.
+    assert centre_y.min() >= 15.5 - 1e-3 and centre_y.max() <= 23.5 + 1e-3
+    assert centre_y.max() - centre_y.min() > 4
+
+
+def test_crop_larger_than_the_images_is_an_error() -> None:
+    with pytest.raises(InceptionFerError, match="crop=40 is larger than the 32x32 images"):
+        BatchAugment(AugmentConfig(crop=40))(batch(size=32), seeded())
 
 
 def test_erase_covers_a_rectangle() -> None:

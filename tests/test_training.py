@@ -20,6 +20,7 @@ from inception_fer.cli.main import main
 from inception_fer.data import FerData, Split, load_fer
 from inception_fer.errors import InceptionFerError
 from inception_fer.evaluation.evaluate import evaluate_checkpoint
+from inception_fer.models.mini_xception import MiniXception
 from inception_fer.training.checkpoint import load_checkpoint
 from inception_fer.training.config import TrainConfig
 from inception_fer.training.fit import fit, resume
@@ -188,9 +189,28 @@ def test_balanced_class_weights_and_label_smoothing_run(tmp_path: Path) -> None:
     assert result.rows[0]["train_loss"] > 0
 
 
+def test_crop_augmentation_trains_on_crops_and_validates_on_whole_faces(tmp_path: Path) -> None:
+    seen: list[tuple[bool, int]] = []
+    original_forward = MiniXception.forward
+
+    def recording_forward(self: MiniXception, x: torch.Tensor) -> torch.Tensor:
+        seen.append((self.training, x.shape[-1]))
+        return original_forward(self, x)
+
+    cfg = config(epochs=1, augment="flip,crop=40")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MiniXception, "forward", recording_forward)
+        fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert {size for training, size in seen if training} == {40}
+    assert {size for training, size in seen if not training} == {48}
+    assert load_checkpoint(tmp_path / "run" / "best.safetensors").meta.input_size == 48
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
+        ({"augment": "crop=56"}, "crop=56 is larger than the 48x48 input"),
+        ({"augment": "blur"}, "unknown augmentation 'blur'"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"batch_size": 0}, "batch size"),
         ({"lr": -1.0}, "learning rate must be positive"),

@@ -103,7 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add(
         "--augment",
         help="batch augmentation: 'none', 'default', or e.g. "
-        "'flip,translate=0.1,rotate=10,scale=0.1,erase=0.25'",
+        "'flip,translate=0.1,rotate=10,scale=0.1,erase=0.25'; 'default,translate=0,crop=40' "
+        "trains on random 40x40 crops (validation and inference see whole faces)",
     )
     add("--seed", type=int, help="random seed (default 0); runs are deterministic on the CPU")
     add("--drop-rate", type=float, help="dropout before the classifier (model default if unset)")

@@ -1,5 +1,5 @@
-"""Batch augmentation as tensor ops: one affine warp (flip, rotation, scale, translation) and
-random erasing, applied to whole (B, C, H, W) float batches on any device.
+"""Batch augmentation as tensor ops: one affine warp (flip, rotation, scale, translation, random
+crop) and random erasing, applied to whole (B, C, H, W) float batches on any device.
 
 Apply it after normalisation, so that erasing with 0 fills with the dataset mean. The warp pads with
 reflection: rotated or shifted faces keep plausible borders instead of black wedges that never occur
@@ -35,14 +35,17 @@ class AugmentConfig:
     """Which augmentations run and how strongly; a zero (or False, or scale (1, 1)) disables one.
 
     ``translate`` is a fraction of the image size, ``rotate`` a maximum angle in degrees, ``scale``
-    the zoom range, ``erase_prob`` the chance of erasing one rectangle (2-20% of the area) per image,
-    filled with 0 (``erase_fill='zero'``) or standard normal noise (``'random'``).
+    the zoom range, ``crop`` the side of a random square crop at whole-pixel offsets (0: none; the
+    networks are fully convolutional, so they train on crops and evaluate on whole images),
+    ``erase_prob`` the chance of erasing one rectangle (2-20% of the area) per image, filled with 0
+    (``erase_fill='zero'``) or standard normal noise (``'random'``).
     """
 
     flip: bool = True
     translate: float = 0.1
     rotate: float = 10.0
     scale: tuple[float, float] = (0.9, 1.1)
+    crop: int = 0
     erase_prob: float = 0.25
     erase_fill: str = "zero"
 
@@ -54,6 +57,8 @@ class AugmentConfig:
             raise InceptionFerError(f"augment rotate must be 0..180 degrees, got {self.rotate}")
         if not 0.0 < self.scale[0] <= self.scale[1]:
             raise InceptionFerError(f"augment scale must be 0 < low <= high, got {self.scale}")
+        if self.crop != 0 and self.crop < 8:
+            raise InceptionFerError(f"augment crop must be 0 (off) or at least 8, got {self.crop}")
         if not 0.0 <= self.erase_prob <= 1.0:
             raise InceptionFerError(f"augment erase must be a probability, got {self.erase_prob}")
         if self.erase_fill not in ERASE_FILLS:
@@ -68,8 +73,8 @@ class AugmentConfig:
 
     @property
     def geometric(self) -> bool:
-        """Whether rotation, scaling or translation is on (the affine warp is needed)."""
-        return self.translate > 0 or self.rotate > 0 or self.scale != (1.0, 1.0)
+        """Whether rotation, scaling, translation or cropping is on (the affine warp is needed)."""
+        return self.translate > 0 or self.rotate > 0 or self.scale != (1.0, 1.0) or self.crop > 0
 
     @property
     def enabled(self) -> bool:
@@ -79,7 +84,7 @@ class AugmentConfig:
     @classmethod
     def from_string(cls, spec: str) -> AugmentConfig:
         """Parse the CLI form: 'none', 'default', or comma-separated items
-        'flip,translate=0.1,rotate=10,scale=0.1,erase=0.25,erase_fill=random'.
+        'flip,translate=0.1,rotate=10,scale=0.1,crop=40,erase=0.25,erase_fill=random'.
 
         Only the listed items are on, unless the list starts with 'default'. A bare item takes its
         default strength; 'scale=S' means zoom 1-S..1+S and 'scale=LOW:HIGH' the range itself.
@@ -112,6 +117,8 @@ class AugmentConfig:
             items.append(f"rotate={self.rotate:g}")
         if self.scale != (1.0, 1.0):
             items.append(f"scale={self.scale[0]:g}:{self.scale[1]:g}")
+        if self.crop:
+            items.append(f"crop={self.crop}")
         if self.erase_prob:
             items.append(f"erase={self.erase_prob:g}")
             if self.erase_fill != "zero":
@@ -134,12 +141,15 @@ def _parse_item(key: str, value: str, defaults: AugmentConfig) -> tuple[str, obj
         if sep:
             return "scale", (float(low), float(high))
         return "scale", (1.0 - float(value), 1.0 + float(value))
+    if key == "crop":
+        return "crop", int(value) if value else 40
     if key == "erase":
         return "erase_prob", float(value) if value else defaults.erase_prob
     if key == "erase_fill":
         return "erase_fill", value
     raise InceptionFerError(
-        f"unknown augmentation {key!r}; valid: flip, translate, rotate, scale, erase, erase_fill, "
+        f"unknown augmentation {key!r}; valid: flip, translate, rotate, scale, crop, erase, "
+        "erase_fill, "
         "or 'none' / 'default'"
     )
 
@@ -184,9 +194,10 @@ class BatchAugment(nn.Module):
         return work.contiguous(memory_format=torch.channels_last) if channels_last else work
 
     def _warp(self, x: torch.Tensor, uniform: Sampler) -> torch.Tensor:
-        """Flip, rotate, scale and translate every image with one affine_grid + grid_sample."""
+        """Flip, rotate, scale, translate and crop every image with one affine_grid +
+        grid_sample."""
         config = self.config
-        batch, _, height, width = x.shape
+        batch, channels, height, width = x.shape
         flip = torch.ones(batch, device=x.device)
         if config.flip:
             flip = torch.where(uniform(0.0, 1.0, batch) < 0.5, -flip, flip)
@@ -199,17 +210,38 @@ class BatchAugment(nn.Module):
         # normalised [-1, 1] coordinates of affine_grid (hence the aspect factors).
         a, b = flip * cos, flip * sin * (height / width)
         c, d = -sin * (width / height), cos
+        offset_x = -(a * shift_x + b * shift_y)
+        offset_y = -(c * shift_x + d * shift_y)
+        out_h, out_w = height, width
+        if config.crop:
+            # Output coordinate u samples the warped image at crop_xy + u * crop / size.
+            crop_x, crop_y = self._crop_offsets(uniform, batch, height, width)
+            offset_x = offset_x + a * crop_x + b * crop_y
+            offset_y = offset_y + c * crop_x + d * crop_y
+            out_h = out_w = config.crop
+            a, c = a * (out_w / width), c * (out_w / width)
+            b, d = b * (out_h / height), d * (out_h / height)
         theta = torch.stack(
-            [
-                torch.stack([a, b, -(a * shift_x + b * shift_y)], dim=1),
-                torch.stack([c, d, -(c * shift_x + d * shift_y)], dim=1),
-            ],
-            dim=1,
+            [torch.stack([a, b, offset_x], dim=1), torch.stack([c, d, offset_y], dim=1)], dim=1
         ).to(x.dtype)
-        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        grid = F.affine_grid(theta, [batch, channels, out_h, out_w], align_corners=False)
         return F.grid_sample(
             x, grid, mode="bilinear", padding_mode="reflection", align_corners=False
         )
+
+    def _crop_offsets(
+        self, uniform: Sampler, batch: int, height: int, width: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Centres of random ``crop``-pixel windows at whole-pixel offsets, in normalised
+        coordinates (0 is the image centre)."""
+        crop = self.config.crop
+        if crop > min(height, width):
+            raise InceptionFerError(
+                f"augment crop={crop} is larger than the {height}x{width} images"
+            )
+        left = (uniform(0.0, 1.0, batch) * (width - crop + 1)).floor()
+        top = (uniform(0.0, 1.0, batch) * (height - crop + 1)).floor()
+        return (crop + 2 * left) / width - 1, (crop + 2 * top) / height - 1
 
     def _erase(
         self,

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data.augment import AugmentConfig
 from ..errors import InceptionFerError
 from .distributed import DIST_BACKENDS
 
@@ -93,6 +94,12 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise InceptionFerError(message)
+        crop = AugmentConfig.from_string(self.augment).crop
+        if crop > self.input_size:
+            raise InceptionFerError(
+                f"--augment crop={crop} is larger than the {self.input_size}x{self.input_size} "
+                "input"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
