@@ -68,5 +68,5 @@ def test_shipped_default_model_scores_what_the_readme_says(fer2013_dir: Path, tm
     plain = evaluate_checkpoint(path, fer2013_dir, tmp_path / "none", device="cpu")
     flip = evaluate_checkpoint(path, fer2013_dir, tmp_path / "flip", tta="flip", device="cpu")
     assert plain.report.support.sum() == 3589
-    assert plain.report.accuracy >= 0.655
+    assert plain.report.accuracy >= 0.675
     assert flip.report.accuracy >= plain.report.accuracy

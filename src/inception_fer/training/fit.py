@@ -39,6 +39,7 @@ from ..data import BatchAugment, FerData, load_fer
 from ..data.augment import AugmentConfig
 from ..data.normalize import compute_mean_std, to_float
 from ..errors import InceptionFerError
+from .batchnorm import recalibrate_batchnorm, recalibration_subset
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from .compile import compile_errors, compile_module
 from .config import LAUNCH_OPTIONS, TrainConfig
@@ -253,6 +254,8 @@ class Trainer:
         self.train_y = torch.from_numpy(data.train.labels).to(device)
         self.val_x = torch.from_numpy(data.val.images).to(device)
         self.val_y = torch.from_numpy(data.val.labels).to(device)
+        self.recalibrate = self.augment.config.crop > 0
+        self.recal_x = self.train_x[recalibration_subset(len(self.train_x), config.seed).to(device)]
         self.rows: list[dict[str, float]] = []
         self.start_epoch = 0
         self.best_val_acc = -1.0
@@ -260,6 +263,10 @@ class Trainer:
         self.epochs_since_best = 0
 
     def _class_weights(self) -> torch.Tensor | None:
+        """``balanced``: n / (k * count) per class. The weighted loss is a mean normalised by
+        each batch's weights; under ``torchrun`` DDP averages the processes' means, which is
+        the mean over the global batch only when the processes' weight sums agree (close, for
+        shuffled shards)."""
         if self.config.class_weights == "none":
             return None
         k = len(self.data.class_names)
@@ -349,6 +356,15 @@ class Trainer:
                 break
             started = time.perf_counter()
             train_loss, train_acc = self.train_epoch(epoch)
+            if self.recalibrate and not self.frozen:
+                recalibrate_batchnorm(
+                    self.model,
+                    self.recal_x,
+                    self.meta.mean,
+                    self.meta.std,
+                    memory_format=self.memory_format,
+                    autocast=self._autocast(),
+                )
             seconds = time.perf_counter() - started
             val_loss, val_acc = self.validate()
             if isinstance(self.scheduler, ReduceLROnPlateau):

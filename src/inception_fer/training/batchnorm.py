@@ -1,0 +1,61 @@
+"""BatchNorm statistics re-estimated on whole faces, for networks trained on random crops.
+
+A network trained on 40x40 crops and run on whole 48x48 faces sees larger feature maps than its
+BatchNorm running statistics were gathered on (the "FixRes" train/test discrepancy, Touvron et al.
+2019). Re-estimating the statistics on whole training faces, with the weights unchanged and no
+labels, fixes it: on the shipped inception_fer_m, PublicTest 66.9 -> 67.7 % (flip TTA 67.9 ->
+68.7 %), and its under-confidence shrinks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from ..data import to_float
+
+RECALIBRATION_IMAGES = 4096
+"""Training faces the statistics are estimated on (all of FER2013 train: +0.1 point at 7x the cost)."""
+
+
+def recalibration_subset(num_images: int, seed: int) -> torch.Tensor:
+    """The indices of the training faces used for the re-estimation: a seeded sample, the same
+    in every process and every epoch."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(num_images, generator=generator)[:RECALIBRATION_IMAGES]
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(
+    model: nn.Module,
+    images: torch.Tensor,
+    mean: float,
+    std: float,
+    *,
+    batch_size: int = 256,
+    memory_format: torch.memory_format = torch.channels_last,
+    autocast: contextlib.AbstractContextManager[object] | None = None,
+) -> None:
+    """Replace the running mean and variance of every BatchNorm layer of ``model`` by their
+    averages over uint8 ``images`` (N, H, W) or (N, 1, H, W), normalised by ``mean`` and ``std``.
+    Weights, momentum and the model's train/eval mode are left as they were."""
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not layers or len(images) == 0:
+        return
+    momenta = [layer.momentum for layer in layers]
+    was_training = model.training
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average over the batches
+    model.train()
+    try:
+        for start in range(0, len(images), batch_size):
+            x = (to_float(images[start : start + batch_size]) - mean) / std
+            with autocast or contextlib.nullcontext():
+                model(x.contiguous(memory_format=memory_format))
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+        model.train(was_training)
