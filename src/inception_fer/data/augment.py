@@ -149,8 +149,7 @@ def _parse_item(key: str, value: str, defaults: AugmentConfig) -> tuple[str, obj
         return "erase_fill", value
     raise InceptionFerError(
         f"unknown augmentation {key!r}; valid: flip, translate, rotate, scale, crop, erase, "
-        "erase_fill, "
-        "or 'none' / 'default'"
+        "erase_fill, or 'none' / 'default'"
     )
 
 
