@@ -254,8 +254,11 @@ class Trainer:
         self.train_y = torch.from_numpy(data.train.labels).to(device)
         self.val_x = torch.from_numpy(data.val.images).to(device)
         self.val_y = torch.from_numpy(data.val.labels).to(device)
-        self.recalibrate = self.augment.config.crop > 0
-        self.recal_x = self.train_x[recalibration_subset(len(self.train_x), config.seed).to(device)]
+        # Crop runs re-estimate BatchNorm statistics on these whole faces after every epoch.
+        self.recal_x: torch.Tensor | None = None
+        if self.augment.config.crop:
+            subset = recalibration_subset(len(self.train_x), config.seed).to(device)
+            self.recal_x = self.train_x[subset]
         self.rows: list[dict[str, float]] = []
         self.start_epoch = 0
         self.best_val_acc = -1.0
@@ -356,7 +359,7 @@ class Trainer:
                 break
             started = time.perf_counter()
             train_loss, train_acc = self.train_epoch(epoch)
-            if self.recalibrate and not self.frozen:
+            if self.recal_x is not None and not self.frozen:
                 recalibrate_batchnorm(
                     self.model,
                     self.recal_x,
