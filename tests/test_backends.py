@@ -42,7 +42,7 @@ def checkpoint() -> Checkpoint:
     return resolve_checkpoint("default")
 
 
-@pytest.mark.parametrize("tta", ["none", "flip", "tencrop"])
+@pytest.mark.parametrize("tta", ["none", "flip", "tencrop", "shift"])
 def test_onnx_recognizer_matches_torch_on_a_photo(
     tta: str, astronaut: np.ndarray, detector: FaceDetector, checkpoint: Checkpoint
 ) -> None:

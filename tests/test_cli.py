@@ -47,6 +47,7 @@ def test_models_lists_and_filters(capsys) -> None:
     assert {"inception_tutorial", "googlenet", "inception_v3", "mini_xception"} <= set(names)
     assert main(["models", "inception_fer_*"]) == 0
     assert capsys.readouterr().out.split() == [
+        "inception_fer_f",
         "inception_fer_l",
         "inception_fer_m",
         "inception_fer_s",

@@ -159,12 +159,28 @@ def test_tencrop_views_are_shifts_of_the_input() -> None:
         assert torch.equal(v[5 + i], v[i].flip(-1))
 
 
+def test_shift_views_move_the_input_by_two_pixels_with_edge_padding() -> None:
+    x = torch.randn(2, 1, 48, 48)
+    v = tta_views(x, "shift")
+    assert v.shape == (10, 2, 1, 48, 48)
+    assert torch.equal(v[0], x)
+    assert torch.equal(v[1][..., :-2, :], x[..., 2:, :])  # up; the last rows repeat the edge
+    assert torch.equal(v[1][..., -2:, :], x[..., -1:, :].expand(-1, -1, 2, -1))
+    assert torch.equal(v[2][..., 2:, :], x[..., :-2, :])  # down
+    assert torch.equal(v[3][..., :, :-2], x[..., :, 2:])  # left
+    assert torch.equal(v[4][..., :, 2:], x[..., :, :-2])  # right
+    assert torch.equal(v[4][..., :, :2], x[..., :, :1].expand(-1, -1, -1, 2))
+    for i in range(5):
+        assert torch.equal(v[5 + i], v[i].flip(-1))
+    assert tta_views(torch.randn(1, 1, 8, 8), "shift").shape == (10, 1, 1, 8, 8)  # 1 px at least
+
+
 def test_unknown_tta_mode_lists_valid_modes() -> None:
-    with pytest.raises(InceptionFerError, match="none, flip, tencrop"):
+    with pytest.raises(InceptionFerError, match="none, flip, tencrop, shift"):
         tta_views(torch.zeros(1, 1, 8, 8), "rotate")
     with pytest.raises(InceptionFerError, match="valid modes"):
         predict_probs(LeftRight(), np.zeros((1, 8, 8), np.uint8), mean=0, std=1, tta="x")
-    assert TTA_MODES == ("none", "flip", "tencrop")
+    assert TTA_MODES == ("none", "flip", "tencrop", "shift")
 
 
 class LeftRight(nn.Module):
@@ -194,7 +210,7 @@ def test_flip_tta_averages_probabilities_of_mirrored_views() -> None:
     # a = 1 -> logits (3, -3) -> p0 = 1 / (1 + e^-6)
     np.testing.assert_allclose(plain[0], [1 / (1 + math.exp(-6)), 1 / (1 + math.exp(6))], 1e-6)
     # the flipped view has a = -1; averaging softmax of (3, -3) and (-3, 3) gives exactly 1/2
-    for mode in ("flip", "tencrop"):
+    for mode in ("flip", "tencrop", "shift"):
         probs = predict_probs(model, left_bright(), mean=0.0, std=1.0, tta=mode)
         np.testing.assert_allclose(probs, [[0.5, 0.5]], atol=1e-6)
 

@@ -61,6 +61,7 @@ def test_registry_has_every_network() -> None:
         "inception_v3",
         "mini_xception",
         "inception_fer_s",
+        "inception_fer_f",
         "inception_fer_m",
         "inception_fer_l",
     }
@@ -297,6 +298,7 @@ def test_mini_xception_parameter_count() -> None:
     ("name", "low", "high"),
     [
         ("inception_fer_s", 20e6, 30e6),
+        ("inception_fer_f", 55e6, 65e6),
         ("inception_fer_m", 80e6, 120e6),
         ("inception_fer_l", 300e6, 500e6),
     ],

@@ -82,6 +82,28 @@ def _stored(path: Path) -> dict:
     return json.loads({p.key: p.value for p in proto.metadata_props}[METADATA_KEY])
 
 
+def test_int8_concat_inputs_share_the_output_scale(int8_file: Path) -> None:
+    """Each Inception module's branches are quantised on the concatenation's range, so ONNX
+    Runtime's QLinearConcat copies bytes rather than rescaling each branch. A grid reduction's
+    max-pool branch keeps its input's scale (ONNX Runtime ties a max-pool's to its input)."""
+    proto = onnx.load(int8_file)
+    values = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    producer = {out: node for node in proto.graph.node for out in node.output}
+    consumers = [node for node in proto.graph.node if node.op_type == "QuantizeLinear"]
+    concats = [node for node in proto.graph.node if node.op_type == "Concat"]
+    assert len(concats) == 8  # inception_fer_s: 3 grid reductions, 5 Inception modules
+    for concat in concats:
+        (quantize,) = (node for node in consumers if node.input[0] == concat.output[0])
+        out_scale, out_zero = values[quantize.input[1]], values[quantize.input[2]]
+        for name in concat.input:
+            dequantize = producer[name]
+            assert dequantize.op_type == "DequantizeLinear"
+            if producer[producer[dequantize.input[0]].input[0]].op_type == "MaxPool":
+                continue
+            assert values[dequantize.input[1]] == out_scale
+            assert values[dequantize.input[2]] == out_zero
+
+
 def test_int8_file_is_valid_quantised_and_self_describing(int8_file: Path) -> None:
     assert [p.name for p in int8_file.parent.iterdir()] == ["model.int8.onnx"]  # no temp file
     proto = onnx.load(int8_file)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from inception_fer.pretrained import DEFAULT_MODEL
 from test_serve_http import jpeg, start_cli_server, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,7 +54,7 @@ def open_page(playwright: sync_api.Playwright, url: str, *extra_args: str):
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url)
-    expect(page.locator("#model")).to_contain_text("inception_fer_m")
+    expect(page.locator("#model")).to_contain_text(DEFAULT_MODEL)
     return browser, page, errors
 
 

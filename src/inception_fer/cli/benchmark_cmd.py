@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     parser.add_argument("--data", help="FER2013 (any form) to score PublicTest accuracy on")
     parser.add_argument(
-        "--tta", default="none,flip,tencrop", help="comma-separated TTA modes for accuracy"
+        "--tta", default="none,flip,shift", help="comma-separated TTA modes for accuracy"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=256, help="throughput batch size")

@@ -9,11 +9,14 @@ from torch import Tensor, nn
 
 from ..errors import DataError, InceptionFerError
 
-TTA_MODES: tuple[str, ...] = ("none", "flip", "tencrop")
-"""Valid ``tta`` values: 1, 2 and 10 views per image."""
+TTA_MODES: tuple[str, ...] = ("none", "flip", "tencrop", "shift")
+"""Valid ``tta`` values: 1, 2, 10 and 10 views per image."""
 
 TENCROP_PAD_FRACTION = 0.0833
 """Ten-crop reflect padding as a fraction of the image size (4 px at 48x48)."""
+
+SHIFT_FRACTION = 1 / 24
+"""``shift`` TTA: the shift as a fraction of the image size (2 px at 48x48)."""
 
 
 def _check_mode(mode: str) -> None:
@@ -35,6 +38,11 @@ def tta_views(x: Tensor, mode: str) -> Tensor:
       padded image, which are ``x`` itself (centre) and ``x`` shifted by ``+-p`` pixels on both
       axes (corners), like the random translations of training augmentation. Order: centre,
       top-left, top-right, bottom-left, bottom-right, then the flips of these five in that order.
+    - ``shift``: 10 views, ``x`` and ``x`` moved by ``s = round(size / 24)`` pixels (2 at 48x48)
+      up, down, left and right, the uncovered border repeating the edge pixels, then the flips of
+      these five in that order. On the shipped ``inception_fer_f`` (PublicTest): 69.5 %, against
+      69.0 % for ``flip`` and 68.9 % for ``tencrop`` (whose corner views move the face 4 pixels
+      on both axes at once and mirror, rather than repeat, the border).
     """
     _check_mode(mode)
     if x.ndim != 4:
@@ -43,12 +51,24 @@ def tta_views(x: Tensor, mode: str) -> Tensor:
         return x.unsqueeze(0)
     if mode == "flip":
         return torch.stack([x, x.flip(-1)])
+    if mode == "shift":
+        return _shift_views(x)
     h, w = x.shape[-2:]
     ph, pw = round(TENCROP_PAD_FRACTION * h), round(TENCROP_PAD_FRACTION * w)
     padded = F.pad(x, (pw, pw, ph, ph), mode="reflect")
     offsets = [(ph, pw), (0, 0), (0, 2 * pw), (2 * ph, 0), (2 * ph, 2 * pw)]
     crops = [padded[..., top : top + h, left : left + w] for top, left in offsets]
     return torch.stack(crops + [c.flip(-1) for c in crops])
+
+
+def _shift_views(x: Tensor) -> Tensor:
+    """The ``shift`` views of ``x`` (see :func:`tta_views`)."""
+    h, w = x.shape[-2:]
+    sh, sw = max(1, round(SHIFT_FRACTION * h)), max(1, round(SHIFT_FRACTION * w))
+    padded = F.pad(x, (sw, sw, sh, sh), mode="replicate")
+    offsets = [(sh, sw), (2 * sh, sw), (0, sw), (sh, 2 * sw), (sh, 0)]
+    views = [padded[..., top : top + h, left : left + w] for top, left in offsets]
+    return torch.stack(views + [v.flip(-1) for v in views])
 
 
 def _as_uint8_batch(images: Tensor | np.ndarray) -> Tensor:

@@ -105,7 +105,7 @@ class EmotionRecognizer:
     checkpoint file, a training run's folder (its best, else last, checkpoint) or a loaded
     ``Checkpoint``; with ``backend="onnx"`` also a ``.onnx`` file from ``inception-fer export``.
     ``detector`` is a face detector's name (options in ``detector_kwargs``) or a built
-    :class:`FaceDetector`. ``tta`` is one of ``none``, ``flip``, ``tencrop``; ``margin``,
+    :class:`FaceDetector`. ``tta`` is one of ``none``, ``flip``, ``tencrop``, ``shift``; ``margin``,
     ``align`` and ``border`` are :func:`crop_faces`'s; pictures over ``max_pixels`` are refused
     unread. ``device`` is ``cpu``, ``cuda`` (``cuda:N``) or ``auto``. ``backend`` runs the
     network: ``torch`` (PyTorch) or ``onnx`` (the model exported to ONNX in memory, run by ONNX

@@ -13,7 +13,7 @@ from ..training.checkpoint import Checkpoint, load_checkpoint
 
 _SUFFIX = ".safetensors"
 
-DEFAULT_MODEL = "inception_fer_m"
+DEFAULT_MODEL = "inception_fer_f"
 """The shipped model that ``"default"`` names (trained on FER2013 train, selected on PublicTest)."""
 
 
