@@ -134,7 +134,9 @@ def _concat_input_ranges(
     calibrator.collect_data(faces)
     ranges = calibrator.compute_data()
     overrides: dict[str, list[dict[str, Any]]] = {}
-    for node in (n for n in proto.graph.node if n.op_type == "Concat"):
+    for node in proto.graph.node:
+        if node.op_type != "Concat" or node.output[0] not in ranges:  # e.g. a shape's Concat
+            continue
         low, high = (np.float32(v).reshape(-1)[0] for v in ranges[node.output[0]].range_value)
         for name in node.input:
             overrides[name] = [{"rmin": min(low, np.float32(0)), "rmax": high}]
