@@ -3,13 +3,14 @@ probabilities as on PyTorch, with every TTA mode, from a checkpoint or an export
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inception_fer.errors import DataError, InceptionFerError
-from inception_fer.export import export_onnx
+from inception_fer.export import export_onnx, onnx_model_bytes
 from inception_fer.faces import FaceDetector, create_detector
 from inception_fer.inference import EmotionRecognizer
 from inception_fer.inference.backends import OnnxBackend, TorchBackend, create_backend
@@ -67,6 +68,27 @@ def test_tta_modes_give_different_probabilities(checkpoint: Checkpoint) -> None:
     np.testing.assert_allclose(
         by_mode["flip"], torch_backend.predict_probs(crops, tta="flip", batch_size=2), atol=1e-4
     )
+
+
+def test_a_batch_spread_over_threads_gives_the_single_session_probabilities(
+    checkpoint: Checkpoint,
+) -> None:
+    """Shares of uneven size (101 faces: 51 + 50, each in chunks of 32) come back in order, and
+    callers on several threads at once (the server) each get their own faces' results."""
+    onnx = onnx_model_bytes(checkpoint)
+    one, three = OnnxBackend(onnx, threads=1), OnnxBackend(onnx, threads=3)
+    crops = np.random.default_rng(1).integers(0, 256, (101, 48, 48), dtype=np.uint8)
+    expected = one.predict_probs(crops, tta="flip", batch_size=101)
+    np.testing.assert_allclose(
+        three.predict_probs(crops, tta="flip", batch_size=101), expected, atol=1e-6
+    )
+    assert len(three._workers) == 3  # the parallel path ran
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(three.predict_probs, crops[i:], "none", 64) for i in range(4)]
+        for i, future in enumerate(futures):
+            np.testing.assert_allclose(
+                future.result(), one.predict_probs(crops[i:], batch_size=64), atol=1e-6
+            )
 
 
 def test_an_exported_onnx_file_runs_without_its_checkpoint(

@@ -49,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "repeatable; CORS is off without it",
     )
     parser.add_argument(
-        "--threads", type=int, help="CPU threads for inference (default: torch's choice)"
+        "--threads",
+        type=int,
+        help="CPU threads for inference (default: every CPU for onnx, torch's choice for torch)",
     )
     parser.add_argument(
         "--log-level",
@@ -75,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
             raise InceptionFerError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     recognizer = EmotionRecognizer(
-        model=args.model, detector=args.detector, device=args.device, backend=args.backend
+        model=args.model,
+        detector=args.detector,
+        device=args.device,
+        backend=args.backend,
+        threads=args.threads,
     )
     app = create_app(
         recognizer,

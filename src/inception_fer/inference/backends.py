@@ -13,7 +13,9 @@ Both give the same probabilities to about 1e-6.
 from __future__ import annotations
 
 import os
+import threading
 from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,10 @@ from ..training.fit import resolve_device
 
 BACKENDS: tuple[str, ...] = ("torch", "onnx")
 """Valid backend names."""
+PARALLEL_CHUNK = 32
+"""Faces per ONNX Runtime run when :class:`OnnxBackend` spreads a batch over its threads: small
+enough for each thread's activations to stay in its core's cache (batch 256 on 2 cores, int8:
+chunks of 32 or 64 ran 1.3x as fast as chunks of 128)."""
 
 
 class Backend(ABC):
@@ -97,10 +103,16 @@ class TorchBackend(Backend):
 
 
 class OnnxBackend(Backend):
-    """An exported model (file path or serialised bytes) in an ONNX Runtime CPU session.
+    """An exported model (file path or serialised bytes) in ONNX Runtime on the CPU, on
+    ``threads`` threads (None: every CPU this process may use).
 
-    ``threads`` is the session's intra-op thread count (None: ONNX Runtime's default, one per
-    physical core). Graph optimisation is at its highest level (``ORT_ENABLE_ALL``).
+    A batch of up to :data:`PARALLEL_CHUNK` faces runs in one session with ``threads`` intra-op
+    threads, the lowest latency for one face. A larger batch is split into ``threads`` contiguous
+    shares that as many single-threaded sessions run side by side, :data:`PARALLEL_CHUNK` faces at
+    a time: ONNX Runtime's intra-op threads synchronise after every layer, which costs more than
+    the small layers of these networks take (on 2 cores, batch 256: 1.18x the faces/s in int8,
+    1.11x in float32). Graph optimisation is at its highest level (``ORT_ENABLE_ALL``). Safe to
+    call from several threads at once.
     """
 
     name = "onnx"
@@ -109,18 +121,13 @@ class OnnxBackend(Backend):
     def __init__(self, model: bytes | str | os.PathLike[str], threads: int | None = None) -> None:
         if threads is not None and threads < 1:
             raise InceptionFerError(f"threads must be at least 1, got {threads}")
+        self.threads = threads or available_cpus()
         source = "the exported model" if isinstance(model, bytes) else str(model)
         if not isinstance(model, bytes) and not Path(model).is_file():
             raise CheckpointError(f"ONNX model not found: {model}")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
+        self._model = model if isinstance(model, bytes) else os.fspath(model)
         try:
-            onnx_input = model if isinstance(model, bytes) else os.fspath(model)
-            self.session = ort.InferenceSession(
-                onnx_input, options, providers=["CPUExecutionProvider"]
-            )
+            self.session = self._open_session(self.threads)
         except Exception as error:  # ONNX Runtime's errors derive from Exception only
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise CheckpointError(f"{source} is not a readable ONNX model: {message}") from None
@@ -133,16 +140,42 @@ class OnnxBackend(Backend):
                 f"{source} takes {inputs} and gives {outputs}, not {INPUT_NAME!r} and "
                 f"{OUTPUT_NAME!r}: export it with `inception-fer export`"
             )
+        self._workers: list[ort.InferenceSession] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._workers_lock = threading.Lock()
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, threads: int | None = None) -> OnnxBackend:
         """Export ``checkpoint`` in memory and open it (about a second for the shipped model)."""
         return cls(onnx_model_bytes(checkpoint), threads=threads)
 
+    def _open_session(self, threads: int) -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(self._model, options, providers=["CPUExecutionProvider"])
+
+    def _parallel_sessions(self) -> tuple[list[ort.InferenceSession], ThreadPoolExecutor]:
+        """The single-threaded sessions and their thread pool, opened on first use."""
+        with self._workers_lock:
+            if self._pool is None:
+                self._workers = [self._open_session(1) for _ in range(self.threads)]
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="onnx")
+            return self._workers, self._pool
+
     def run(self, pixels: np.ndarray) -> np.ndarray:
         """The graph's probabilities (B, K) of float32 pixels 0-255 (B, C, S, S)."""
-        out: np.ndarray = self.session.run([OUTPUT_NAME], {INPUT_NAME: pixels})[0]
-        return out
+        if self.threads == 1 or len(pixels) <= PARALLEL_CHUNK:
+            return _run_chunks(self.session, pixels)
+        sessions, pool = self._parallel_sessions()
+        shares = min(self.threads, -(-len(pixels) // PARALLEL_CHUNK))
+        bounds = np.linspace(0, len(pixels), shares + 1).round().astype(int)
+        futures = [
+            pool.submit(_run_chunks, session, pixels[start:stop])
+            for session, start, stop in zip(sessions, bounds[:-1], bounds[1:], strict=False)
+        ]
+        return np.concatenate([future.result() for future in futures])
 
     def _predict(self, batch: np.ndarray, tta: str, batch_size: int) -> np.ndarray:
         chunks = []
@@ -151,6 +184,22 @@ class OnnxBackend(Backend):
             views = [self.run(v.contiguous().numpy()) for v in tta_views(x, tta)]
             chunks.append(torch.from_numpy(np.stack(views)).mean(dim=0).numpy())
         return np.concatenate(chunks)
+
+
+def _run_chunks(session: ort.InferenceSession, pixels: np.ndarray) -> np.ndarray:
+    """``session``'s probabilities of ``pixels``, :data:`PARALLEL_CHUNK` faces per run."""
+    outputs = [
+        session.run([OUTPUT_NAME], {INPUT_NAME: pixels[start : start + PARALLEL_CHUNK]})[0]
+        for start in range(0, len(pixels), PARALLEL_CHUNK)
+    ]
+    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+
+def available_cpus() -> int:
+    """The number of CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def create_backend(
@@ -162,7 +211,7 @@ def create_backend(
 ) -> Backend:
     """The backend ``name`` (one of :data:`BACKENDS`) for a loaded checkpoint, or, for ``onnx``,
     an exported ``.onnx`` file too. ``onnx`` runs on the CPU only (``device`` ``cpu`` or
-    ``auto``); ``threads`` is its intra-op thread count."""
+    ``auto``); ``threads`` is its CPU thread count (None: every CPU this process may use)."""
     if name not in BACKENDS:
         raise InceptionFerError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
     if name == "torch":

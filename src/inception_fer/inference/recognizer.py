@@ -109,7 +109,8 @@ class EmotionRecognizer:
     ``align`` and ``border`` are :func:`crop_faces`'s; pictures over ``max_pixels`` are refused
     unread. ``device`` is ``cpu``, ``cuda`` (``cuda:N``) or ``auto``. ``backend`` runs the
     network: ``torch`` (PyTorch) or ``onnx`` (the model exported to ONNX in memory, run by ONNX
-    Runtime on the CPU).
+    Runtime on the CPU, on ``threads`` threads: None for every CPU this process may use; PyTorch's
+    thread count is process-wide, ``torch.set_num_threads``).
     """
 
     def __init__(
@@ -124,6 +125,7 @@ class EmotionRecognizer:
         border: str = "reflect",
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         backend: str = "torch",
+        threads: int | None = None,
         **detector_kwargs: Any,
     ) -> None:
         if tta not in TTA_MODES:
@@ -142,7 +144,10 @@ class EmotionRecognizer:
             self.detector = create_detector(detector, **detector_kwargs)
         self._checkpoint = None if _is_onnx_file(model) else resolve_checkpoint(model)
         self.engine: Backend = create_backend(
-            backend, model if self._checkpoint is None else self._checkpoint, device
+            backend,
+            model if self._checkpoint is None else self._checkpoint,
+            device,
+            threads=threads,
         )
         self.backend, self.device = self.engine.name, self.engine.device
         check_crop_options(self.input_size, margin, border)
