@@ -8,7 +8,8 @@ Each model runs through the backends of ``EmotionRecognizer`` (``inception_fer.i
 backends``), timed as ``predict_faces`` runs them: gray uint8 48x48 face crops in, probabilities
 out (no TTA), normalisation and conversions included, face detection not. PyTorch runs the eval
 network under ``no_grad`` in channels-last memory; ONNX Runtime runs the exported graph (BatchNorm
-folded, normalisation inside) with the CPU provider and all graph optimisations. Throughput is
+folded, normalisation inside) with the CPU provider and all graph optimisations, a batch
+spread over ``--threads`` single-threaded sessions (``OnnxBackend``). Throughput is
 ``batch-size`` divided by the median of ``batch-runs`` batches; latency the median of
 ``latency-runs`` single faces; both after warm-up runs. A model is a shipped name, a checkpoint or
 a registered network (untrained weights: the speed is the same).

@@ -103,16 +103,17 @@ class TorchBackend(Backend):
 
 
 class OnnxBackend(Backend):
-    """An exported model (file path or serialised bytes) in ONNX Runtime on the CPU, on
-    ``threads`` threads (None: every CPU this process may use).
+    """An exported model (file path or serialised bytes) in ONNX Runtime on the CPU.
 
     A batch of up to :data:`PARALLEL_CHUNK` faces runs in one session with ``threads`` intra-op
-    threads, the lowest latency for one face. A larger batch is split into ``threads`` contiguous
-    shares that as many single-threaded sessions run side by side, :data:`PARALLEL_CHUNK` faces at
-    a time: ONNX Runtime's intra-op threads synchronise after every layer, which costs more than
-    the small layers of these networks take (on 2 cores, batch 256: 1.18x the faces/s in int8,
-    1.11x in float32). Graph optimisation is at its highest level (``ORT_ENABLE_ALL``). Safe to
-    call from several threads at once.
+    threads (None: ONNX Runtime's default, one per physical core): the lowest latency for a
+    face. A larger batch is split into ``threads`` (None: every CPU this process may use)
+    contiguous shares that as many single-threaded sessions run side by side,
+    :data:`PARALLEL_CHUNK` faces at a time. ONNX Runtime's intra-op threads synchronise after
+    every layer, which costs more than the small layers of these networks take: on 2 cores, at
+    batch 256, the shares give 1.18x the faces/s in int8 and 1.11x in float32. Graph
+    optimisation is at its highest level (``ORT_ENABLE_ALL``). Safe to call from several
+    threads at once.
     """
 
     name = "onnx"
@@ -127,7 +128,7 @@ class OnnxBackend(Backend):
             raise CheckpointError(f"ONNX model not found: {model}")
         self._model = model if isinstance(model, bytes) else os.fspath(model)
         try:
-            self.session = self._open_session(self.threads)
+            self.session = self._open_session(threads or 0)  # 0: one per physical core
         except Exception as error:  # ONNX Runtime's errors derive from Exception only
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise CheckpointError(f"{source} is not a readable ONNX model: {message}") from None
@@ -211,7 +212,7 @@ def create_backend(
 ) -> Backend:
     """The backend ``name`` (one of :data:`BACKENDS`) for a loaded checkpoint, or, for ``onnx``,
     an exported ``.onnx`` file too. ``onnx`` runs on the CPU only (``device`` ``cpu`` or
-    ``auto``); ``threads`` is its CPU thread count (None: every CPU this process may use)."""
+    ``auto``); ``threads`` is its CPU thread count (see :class:`OnnxBackend`)."""
     if name not in BACKENDS:
         raise InceptionFerError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
     if name == "torch":
