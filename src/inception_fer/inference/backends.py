@@ -111,7 +111,7 @@ class OnnxBackend(Backend):
     contiguous shares that as many single-threaded sessions run side by side,
     :data:`PARALLEL_CHUNK` faces at a time. ONNX Runtime's intra-op threads synchronise after
     every layer, which costs more than the small layers of these networks take: on 2 cores, at
-    batch 256, the shares give 1.18x the faces/s in int8 and 1.11x in float32. Graph
+    batch 256, the shares give 1.2-1.4x the faces/s in int8 and 1.1x in float32. Graph
     optimisation is at its highest level (``ORT_ENABLE_ALL``). Safe to call from several
     threads at once.
     """
