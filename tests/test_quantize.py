@@ -220,8 +220,9 @@ def test_cli_int8_option_errors_are_one_line(
 
 
 def test_recognizer_runs_an_int8_file(checkpoint: Checkpoint, int8_file: Path) -> None:
-    recognizer = EmotionRecognizer(model=int8_file, detector="haar", backend="onnx")
+    recognizer = EmotionRecognizer(model=int8_file, detector="haar", backend="onnx", threads=2)
     assert recognizer.backend == "onnx" and recognizer.meta.model_name == "inception_fer_s"
+    assert isinstance(recognizer.engine, OnnxBackend) and recognizer.engine.threads == 2
     faces, _ = make_faces(50, seed=4)
     probs = recognizer.predict_faces(faces)
     np.testing.assert_array_equal(probs, OnnxBackend(int8_file).predict_probs(faces))
@@ -233,7 +234,16 @@ def test_serve_cli_runs_an_int8_file(int8_file: Path, tmp_path: Path) -> None:
     httpx = pytest.importorskip("httpx")
     serve_http = pytest.importorskip("test_serve_http")  # skips without scikit-image
     photo = serve_http.jpeg(serve_http.skimage_data.astronaut())
-    options = ["--model", str(int8_file), "--backend", "onnx", "--detector", "haar"]
+    options = [
+        "--model",
+        str(int8_file),
+        "--backend",
+        "onnx",
+        "--detector",
+        "haar",
+        "--threads",
+        "2",
+    ]
     process, url = serve_http.start_cli_server(tmp_path / "server.log", *options)
     try:
         info = httpx.get(f"{url}/v1/models", timeout=30).json()["model"]
