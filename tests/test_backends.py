@@ -73,7 +73,7 @@ def test_tta_modes_give_different_probabilities(checkpoint: Checkpoint) -> None:
 def test_a_batch_spread_over_threads_gives_the_single_session_probabilities(
     checkpoint: Checkpoint,
 ) -> None:
-    """Shares of uneven size (101 faces: 51 + 50, each in chunks of 32) come back in order, and
+    """Shares of uneven size (101 faces: 34 + 33 + 34, each in chunks of 32) come back in order, and
     callers on several threads at once (the server) each get their own faces' results."""
     onnx = onnx_model_bytes(checkpoint)
     one, three = OnnxBackend(onnx, threads=1), OnnxBackend(onnx, threads=3)

@@ -109,8 +109,8 @@ class EmotionRecognizer:
     ``align`` and ``border`` are :func:`crop_faces`'s; pictures over ``max_pixels`` are refused
     unread. ``device`` is ``cpu``, ``cuda`` (``cuda:N``) or ``auto``. ``backend`` runs the
     network: ``torch`` (PyTorch) or ``onnx`` (the model exported to ONNX in memory, run by ONNX
-    Runtime on the CPU, on ``threads`` threads: None for every CPU this process may use; PyTorch's
-    thread count is process-wide, ``torch.set_num_threads``).
+    Runtime on the CPU on ``threads`` threads, see :class:`OnnxBackend`; PyTorch's thread count is
+    process-wide, ``torch.set_num_threads``).
     """
 
     def __init__(
