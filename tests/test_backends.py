@@ -119,8 +119,9 @@ def test_onnx_backend_checks_crops_like_torch(checkpoint: Checkpoint) -> None:
         backend.predict_probs(np.zeros((2, 48, 48), np.float32))
     with pytest.raises(InceptionFerError, match="unknown TTA mode 'x'"):
         backend.predict_probs(np.zeros((2, 48, 48), np.uint8), tta="x")
-    with pytest.raises(InceptionFerError, match="threads must be at least 1"):
-        create_backend("onnx", checkpoint, threads=0)
+    for name in ("onnx", "torch"):
+        with pytest.raises(InceptionFerError, match="threads must be at least 1, got 0"):
+            create_backend(name, checkpoint, threads=0)
 
 
 def test_unknown_backend_or_device_is_a_clear_error(

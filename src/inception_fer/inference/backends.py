@@ -212,9 +212,12 @@ def create_backend(
 ) -> Backend:
     """The backend ``name`` (one of :data:`BACKENDS`) for a loaded checkpoint, or, for ``onnx``,
     an exported ``.onnx`` file too. ``onnx`` runs on the CPU only (``device`` ``cpu`` or
-    ``auto``); ``threads`` is its CPU thread count (see :class:`OnnxBackend`)."""
+    ``auto``); ``threads`` is its CPU thread count (see :class:`OnnxBackend`; ``torch`` takes
+    PyTorch's process-wide count)."""
     if name not in BACKENDS:
         raise InceptionFerError(f"unknown backend {name!r}; valid backends: {', '.join(BACKENDS)}")
+    if threads is not None and threads < 1:
+        raise InceptionFerError(f"threads must be at least 1, got {threads}")
     if name == "torch":
         if not isinstance(model, Checkpoint):
             raise InceptionFerError(
