@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
     parser.add_argument("--label-smoothing", type=float, help="(default: the recipe's)")
+    parser.add_argument("--ema", type=float, help="weight-average decay (default: the recipe's)")
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
     args = parser.parse_args()
 
@@ -58,7 +59,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {cpu_model()}")
     overrides = {
         key: getattr(args, key)
-        for key in ("augment", "lr", "batch_size", "label_smoothing")
+        for key in ("augment", "lr", "batch_size", "label_smoothing", "ema")
         if getattr(args, key) is not None
     }
     recipe = {**FER_RECIPE, **overrides, "amp": args.amp}

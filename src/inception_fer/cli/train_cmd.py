@@ -117,6 +117,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--skip-bad", action="store_true", help="skip unreadable images and count them")
     add("--early-stopping", type=int, help="stop after N epochs without improvement (0 = off)")
     add("--clip-grad", type=float, help="clip the gradient norm to this value (0 = off)")
+    add(
+        "--ema",
+        type=float,
+        metavar="DECAY",
+        help="validate and save an exponential moving average of the weights, updated after "
+        "every step with this decay (e.g. 0.998; 0 = off, the default)",
+    )
     add("--no-channels-last", action="store_true", help="use the default memory layout")
     add(
         "--amp",

@@ -22,7 +22,8 @@ class TrainConfig:
     ``batch_size`` is the global batch: under ``torchrun`` each of W processes takes
     ``batch_size / W`` images per step. ``amp`` is ``none`` unless asked for, on GPUs and CPUs
     alike. ``init``, ``freeze_backbone``, ``unfreeze_at`` (1-based epoch) and ``head_lr_mult``
-    are the transfer-learning options; ``classes`` replaces the seven emotions.
+    are the transfer-learning options; ``classes`` replaces the seven emotions. ``ema`` > 0
+    validates and saves an exponential moving average of the weights with that decay per step.
     """
 
     model: str = "inception_fer_s"
@@ -45,6 +46,7 @@ class TrainConfig:
     skip_bad: bool = False
     early_stopping: int = 0
     clip_grad: float = 0.0
+    ema: float = 0.0
     channels_last: bool = True
     amp: str = "none"
     device: str = "auto"
@@ -74,6 +76,7 @@ class TrainConfig:
             ),
             (self.early_stopping >= 0, "early stopping patience must be >= 0"),
             (self.clip_grad >= 0, "gradient clipping norm must be >= 0"),
+            (0 <= self.ema < 1, f"EMA decay must be in [0, 1) (0 = off), got {self.ema}"),
             (
                 self.amp in AMP_MODES,
                 f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}",

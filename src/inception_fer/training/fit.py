@@ -4,7 +4,9 @@ The whole dataset lives in memory as uint8; each step gathers a batch by index, 
 float, augments it with batched tensor ops and normalises it, so no per-image Python runs in the
 hot loop. All randomness comes from two seeded ``torch.Generator`` objects (shuffling and
 augmentation) plus torch's global generator (dropout), and all three are saved in every checkpoint:
-resuming after any interruption ends at the same weights as an uninterrupted run.
+resuming after any interruption ends at the same weights as an uninterrupted run. With ``--ema``
+the moving average of the weights (``ema``) is what is validated and saved as ``model.*``; the
+trained weights travel in ``last.safetensors``'s training state.
 
 Under ``torchrun`` (see ``distributed``) each process trains on its share of every global batch
 in ``DistributedDataParallel``; rank 0 alone writes the run directory and logs. The shuffling
@@ -53,6 +55,7 @@ from .distributed import (
     reduce_sums,
     shard_indices,
 )
+from .ema import WeightAverage
 from .heads import freeze_backbone_batchnorm, parameter_groups, set_backbone_trainable
 from .history import keras_history, write_history
 from .optim import Scheduler, build_optimizer, build_scheduler
@@ -224,6 +227,7 @@ class Trainer:
         self.net: nn.Module | None = None
         self.frozen = False
         self.augment = BatchAugment(AugmentConfig.from_string(config.augment))
+        self.average = WeightAverage(self.model, config.ema) if config.ema else None
         self.optimizer = build_optimizer(
             config.optimizer,
             parameter_groups(self.model, config.lr, config.head_lr_mult),
@@ -277,8 +281,14 @@ class Trainer:
         weights = len(self.data.train) / (k * np.maximum(counts, 1.0))
         return torch.tensor(weights, dtype=torch.float32, device=self.device)
 
+    @property
+    def evaluated_model(self) -> nn.Module:
+        """The weights that are validated and saved: the moving average with ``--ema``, else the
+        trained model itself."""
+        return self.model if self.average is None else self.average.module
+
     def _train_state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "shuffle_rng": self.shuffle_gen.get_state(),
@@ -292,6 +302,10 @@ class Trainer:
             "epochs_since_best": self.epochs_since_best,
             "world_size": self.dist.world_size,
         }
+        if self.average is not None:
+            # The checkpoint's model.* tensors are the average; the trained weights go here.
+            state["ema"] = {"trained": self.model.state_dict(), "updates": self.average.updates}
+        return state
 
     @property
     def _keeps_cuda_rng(self) -> bool:
@@ -314,6 +328,8 @@ class Trainer:
         )
         if report.normalisation is not None:
             self.meta.mean, self.meta.std = report.normalisation
+        if self.average is not None:
+            self.average = WeightAverage(self.model, self.average.decay)
         for line in report.lines():
             self.log(line)
         return report
@@ -324,7 +340,13 @@ class Trainer:
         state = checkpoint.train_state
         if state is None:
             raise InceptionFerError(f"cannot resume: {path} holds no training state")
-        self.model.load_state_dict(checkpoint.model.state_dict())
+        saved = checkpoint.model.state_dict()
+        if self.average is None:
+            self.model.load_state_dict(saved)
+        else:
+            self.average.module.load_state_dict(saved)
+            self.model.load_state_dict(state["ema"]["trained"])
+            self.average.updates = int(state["ema"]["updates"])
         self.meta = checkpoint.meta
         self.optimizer.load_state_dict(state["optimizer"])
         _match_param_layout(self.optimizer)
@@ -361,7 +383,7 @@ class Trainer:
             train_loss, train_acc = self.train_epoch(epoch)
             if self.recal_x is not None and not self.frozen:
                 recalibrate_batchnorm(
-                    self.model,
+                    self.evaluated_model,
                     self.recal_x,
                     self.meta.mean,
                     self.meta.std,
@@ -478,6 +500,8 @@ class Trainer:
                 self.scaler.update()
                 if not isinstance(self.scheduler, ReduceLROnPlateau):
                     self.scheduler.step()
+                if self.average is not None:
+                    self.average.update(self.model)
                 total_loss += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 bar.update(len(y) * self.dist.world_size)
@@ -497,7 +521,8 @@ class Trainer:
     def validate(self, batch_size: int = 512) -> tuple[float, float]:
         """Loss and accuracy on the validation split (NaN when it is empty); under ``torchrun``
         each process scores every W-th image and the sums are all-reduced."""
-        self.model.eval()
+        model = self.evaluated_model
+        model.eval()
         if len(self.val_x) == 0:
             return float("nan"), float("nan")
         rank, world = self.dist.rank, self.dist.world_size
@@ -508,7 +533,7 @@ class Trainer:
             x = self._batch(val_x[start : start + batch_size], augment=False)
             y = val_y[start : start + batch_size]
             with self._autocast():
-                logits = self.model(x).float()
+                logits = model(x).float()
             total_loss += F.cross_entropy(logits, y, reduction="sum").item()
             correct += int((logits.argmax(1) == y).sum().item())
         loss_sum, correct_sum, count = reduce_sums(
@@ -521,11 +546,10 @@ class Trainer:
 
         self.meta.epoch = epoch
         self.meta.metrics = {k: float(v) for k, v in row.items() if k != "epoch"}
+        model = self.evaluated_model
         if improved:
-            save_checkpoint(self.run_dir / "best.safetensors", self.model, self.meta)
-        save_checkpoint(
-            self.run_dir / "last.safetensors", self.model, self.meta, self._train_state()
-        )
+            save_checkpoint(self.run_dir / "best.safetensors", model, self.meta)
+        save_checkpoint(self.run_dir / "last.safetensors", model, self.meta, self._train_state())
         write_history(self.rows, self.run_dir)
         plot_curves(self.rows, self.run_dir / "curves.png", title=self.config.model)
 
