@@ -32,7 +32,7 @@ from test_training import tiny_data
 _TRAIN = [
     "--model", "inception_tutorial", "--model-arg", "input_size=16", "--input-size", "16",
     "--batch-size", "12", "--optimizer", "sgd", "--lr", "0.01", "--augment", "none",
-    "--seed", "3", "--threads", "1", "--quiet",
+    "--seed", "3", "--threads", "1", "--ema", "0.5", "--quiet",
 ]  # fmt: skip
 
 
@@ -45,7 +45,12 @@ def _torchrun(processes: int, args: list[str]) -> None:
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(run / "last.safetensors").model.state_dict()
+    """The saved weight average (``--ema``) and the trained weights, by name."""
+    checkpoint = load_checkpoint(run / "last.safetensors", with_train_state=True)
+    assert checkpoint.train_state is not None
+    trained = checkpoint.train_state["ema"]["trained"]
+    average = checkpoint.model.state_dict()
+    return {**{f"ema.{k}": v for k, v in average.items()}, **trained}
 
 
 def _assert_same_training(one: Path, two: Path) -> None:
@@ -70,7 +75,7 @@ def test_two_gloo_processes_train_like_one_and_resume_on_one(
     DDP averages the two per-process mean gradients; both processes hold 6 images in every step
     (84 images: no padding), so that average is the mean gradient of the same 12 images one
     process sees, and the runs differ only by float summation order: about 1e-8 after the 7
-    steps measured here, so atol 1e-5 / rtol 1e-4 leaves a wide margin. Wrong sharding
+    steps measured here (trained weights and their ``--ema`` average alike), so atol 1e-5 / rtol 1e-4 leaves a wide margin. Wrong sharding
     (contiguous halves instead of every other index) or no gradient averaging (each process
     stepping on its own 6 images) moved weights by 5e-3 to 9e-3 in the same set-up, far outside
     it. The training and validation loss and accuracy are all-reduced sums over both processes,
@@ -83,7 +88,7 @@ def test_two_gloo_processes_train_like_one_and_resume_on_one(
     one, two = tmp_path / "one", tmp_path / "two"
     assert main(["train", *_TRAIN, *data, "--epochs", "1", "--out", str(one)]) == 0
     _torchrun(2, ["train", *_TRAIN, *data, "--epochs", "1", "--out", str(two)])
-    before = load_checkpoint(one / "last.safetensors").model.state_dict()
+    before = _weights(one)
     _assert_same_training(one, two)
 
     capsys.readouterr()

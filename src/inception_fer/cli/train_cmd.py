@@ -106,6 +106,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "'flip,translate=0.1,rotate=10,scale=0.1,erase=0.25'; 'default,translate=0,crop=40' "
         "trains on random 40x40 crops (validation and inference see whole faces)",
     )
+    add(
+        "--crop-schedule",
+        metavar="SIZE:EPOCHS,...,SIZE",
+        help="progressive random crops, e.g. '32:16,36:16,40': 16 epochs on 32x32 crops, 16 on "
+        "36x36, then 40x40 to the end (replaces --augment's crop; faster early epochs)",
+    )
     add("--seed", type=int, help="random seed (default 0); runs are deterministic on the CPU")
     add("--drop-rate", type=float, help="dropout before the classifier (model default if unset)")
     add("--input-size", type=int, help="resize images to this size (default 48)")

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..data.augment import AugmentConfig
 from ..errors import InceptionFerError
+from .crop_schedule import CropSchedule
 from .distributed import DIST_BACKENDS
 
 AMP_MODES = ("none", "bf16", "fp16")
@@ -24,6 +25,7 @@ class TrainConfig:
     alike. ``init``, ``freeze_backbone``, ``unfreeze_at`` (1-based epoch) and ``head_lr_mult``
     are the transfer-learning options; ``classes`` replaces the seven emotions. ``ema`` > 0
     validates and saves an exponential moving average of the weights with that decay per step.
+    ``crop_schedule`` (e.g. ``'32:16,36:16,40'``) sets the random crop size epoch by epoch.
     """
 
     model: str = "inception_fer_s"
@@ -38,6 +40,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weights: str = "none"
     augment: str = "default"
+    crop_schedule: str | None = None
     seed: int = 0
     drop_rate: float | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +105,22 @@ class TrainConfig:
             raise InceptionFerError(
                 f"--augment crop={crop} is larger than the {self.input_size}x{self.input_size} "
                 "input"
+            )
+        if self.crop_schedule is not None:
+            self._check_crop_schedule(crop)
+
+    def _check_crop_schedule(self, augment_crop: int) -> None:
+        if augment_crop:
+            raise InceptionFerError(
+                f"--crop-schedule sets the crop size of every epoch: drop crop={augment_crop} "
+                "from --augment"
+            )
+        schedule = CropSchedule.parse(str(self.crop_schedule), self.input_size)
+        staged = sum(count for _, count in schedule.stages)
+        if staged >= self.epochs:
+            raise InceptionFerError(
+                f"--crop-schedule {self.crop_schedule} has {staged} epochs before its last "
+                f"stage, but the run has {self.epochs}"
             )
 
     def to_dict(self) -> dict[str, Any]:

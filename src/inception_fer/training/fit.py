@@ -45,6 +45,7 @@ from .batchnorm import recalibrate_batchnorm, recalibration_subset
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from .compile import compile_errors, compile_module
 from .config import LAUNCH_OPTIONS, TrainConfig
+from .crop_schedule import CropSchedule
 from .device import resolve_device
 from .distributed import (
     DistContext,
@@ -227,6 +228,11 @@ class Trainer:
         self.net: nn.Module | None = None
         self.frozen = False
         self.augment = BatchAugment(AugmentConfig.from_string(config.augment))
+        self.crop_schedule = (
+            CropSchedule.parse(config.crop_schedule, config.input_size)
+            if config.crop_schedule
+            else None
+        )
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
         self.optimizer = build_optimizer(
             config.optimizer,
@@ -260,7 +266,7 @@ class Trainer:
         self.val_y = torch.from_numpy(data.val.labels).to(device)
         # Crop runs re-estimate BatchNorm statistics on these whole faces after every epoch.
         self.recal_x: torch.Tensor | None = None
-        if self.augment.config.crop:
+        if self.augment.config.crop or self.crop_schedule is not None:
             subset = recalibration_subset(len(self.train_x), config.seed).to(device)
             self.recal_x = self.train_x[subset]
         self.rows: list[dict[str, float]] = []
@@ -470,6 +476,8 @@ class Trainer:
             augment_seed, torch_seed = epoch_seeds(config.seed, epoch, self.dist.rank)
             self.augment_gen.manual_seed(augment_seed)
             torch.manual_seed(torch_seed)
+        if self.crop_schedule is not None:
+            self._set_crop(self.crop_schedule.size_at(epoch), epoch)
         n = len(self.train_x)
         order = torch.randperm(n, generator=self.shuffle_gen)
         order = shard_indices(order, self.dist.rank, self.dist.world_size).to(self.device)
@@ -516,6 +524,11 @@ class Trainer:
                 "lower --lr or use --clip-grad"
             )
         return loss_sum / count, correct_sum / count
+
+    def _set_crop(self, size: int, epoch: int) -> None:
+        if size != self.augment.config.crop:
+            self.augment.config = dataclasses.replace(self.augment.config, crop=size)
+            self.log(f"training on {size}x{size} crops from epoch {epoch + 1}")
 
     @torch.no_grad()
     def validate(self, batch_size: int = 512) -> tuple[float, float]:

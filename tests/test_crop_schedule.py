@@ -1,0 +1,82 @@
+"""Progressive crops (``--crop-schedule``): parsing, refusals, and the sizes a run trains on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from inception_fer.errors import InceptionFerError
+from inception_fer.models.mini_xception import MiniXception
+from inception_fer.training.checkpoint import load_checkpoint
+from inception_fer.training.crop_schedule import CropSchedule
+from inception_fer.training.fit import fit, resume
+from test_training import config, tiny_data
+
+
+def test_sizes_by_epoch() -> None:
+    schedule = CropSchedule.parse("32:2, 36:3, 40", input_size=48)
+    assert schedule.stages == ((32, 2), (36, 3), (40, 0))
+    assert [schedule.size_at(e) for e in range(8)] == [32, 32, 36, 36, 36, 40, 40, 40]
+    assert CropSchedule.parse("44", input_size=48).size_at(100) == 44
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("32:4,40:5", "the last stage lasts to the end"),
+        ("32,40", "needs a number of epochs"),
+        ("32:x,40", "bad crop schedule item '32:x'"),
+        ("big:3,40", "bad crop schedule item"),
+        ("32:0,40", "lasts under one epoch"),
+        ("4:2,40", "crop size 4 is outside 8..48"),
+        ("32:2,56", "crop size 56 is outside 8..48"),
+    ],
+)
+def test_bad_schedules(spec: str, message: str) -> None:
+    with pytest.raises(InceptionFerError, match=message):
+        CropSchedule.parse(spec, input_size=48)
+
+
+def test_config_refusals() -> None:
+    with pytest.raises(InceptionFerError, match="drop crop=40 from --augment"):
+        config(augment="flip,crop=40", crop_schedule="32:1,40")
+    with pytest.raises(InceptionFerError, match="has 3 epochs before its last stage"):
+        config(epochs=3, augment="flip", crop_schedule="32:1,36:2,40")
+    with pytest.raises(InceptionFerError, match="outside 8..48"):
+        config(epochs=3, augment="flip", crop_schedule="32:1,50")
+
+
+def test_run_trains_on_the_scheduled_crops_and_resumes_on_schedule(tmp_path: Path) -> None:
+    seen: list[tuple[bool, int]] = []
+    original_forward = MiniXception.forward
+
+    def recording_forward(self: MiniXception, x: torch.Tensor) -> torch.Tensor:
+        seen.append((self.training and torch.is_grad_enabled(), x.shape[-1]))
+        return original_forward(self, x)
+
+    lines: list[str] = []
+    cfg = config(epochs=3, augment="flip", crop_schedule="32:1,36:1,40")
+
+    def interrupt_after_second_epoch(line: str) -> None:
+        lines.append(line)
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    data = tiny_data()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MiniXception, "forward", recording_forward)
+        with pytest.raises(KeyboardInterrupt):
+            fit(cfg, tmp_path / "run", data=data, quiet=True, log=interrupt_after_second_epoch)
+        resume(tmp_path / "run", data=data, quiet=True, log=lines.append)
+    steps = [size for training, size in seen if training]
+    per_epoch = len(steps) // 3  # 70 faces in batches of 16: 5 steps per epoch
+    assert steps == [32] * per_epoch + [36] * per_epoch + [40] * per_epoch
+    assert {size for training, size in seen if not training} == {48}  # validation, BatchNorm
+    assert [line for line in lines if line.startswith("training on")] == [
+        "training on 32x32 crops from epoch 1",
+        "training on 36x36 crops from epoch 2",
+        "training on 40x40 crops from epoch 3",
+    ]
+    assert load_checkpoint(tmp_path / "run" / "last.safetensors").meta.epoch == 3
