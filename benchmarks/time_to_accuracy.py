@@ -9,7 +9,8 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 (60 % after 7.8 minutes, 61.9 % after 10.2 on this project's 2-core machine.)
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--augment``,
-``--lr``, ``--batch-size``, ``--label-smoothing``); the one-cycle schedule spans ``--epochs``.
+``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
+``--crop-schedule``); the one-cycle schedule spans ``--epochs``.
 
 The clock starts after the data is loaded (its time is printed separately) and includes every
 epoch's validation pass and checkpoint writes: it is what a user waits for.
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
     parser.add_argument("--label-smoothing", type=float, help="(default: the recipe's)")
     parser.add_argument("--ema", type=float, help="weight-average decay (default: the recipe's)")
+    parser.add_argument("--crop-schedule", help="progressive crops, e.g. 32:6,40 (default: none)")
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
     args = parser.parse_args()
 
@@ -59,7 +61,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {cpu_model()}")
     overrides = {
         key: getattr(args, key)
-        for key in ("augment", "lr", "batch_size", "label_smoothing", "ema")
+        for key in ("augment", "lr", "batch_size", "label_smoothing", "ema", "crop_schedule")
         if getattr(args, key) is not None
     }
     recipe = {**FER_RECIPE, **overrides, "amp": args.amp}
