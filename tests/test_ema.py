@@ -13,7 +13,7 @@ from inception_fer.training.checkpoint import load_checkpoint
 from inception_fer.training.ema import WeightAverage
 from inception_fer.training.fit import fit, resume
 from test_batchnorm_recalibration import _recalibrated, _stats
-from test_training import assert_same_weights, config, tiny_data, weights
+from test_training import assert_same_weights, config, interrupt_after, tiny_data, weights
 
 
 def _net() -> nn.Sequential:
@@ -93,12 +93,8 @@ def test_resumed_ema_run_matches_uninterrupted_run(tmp_path: Path) -> None:
     cfg = config(ema=0.95, schedule="cosine", augment="default")
     fit(cfg, tmp_path / "full", data=data, quiet=True, log=lambda _: None)
 
-    def interrupt_after_first_epoch(line: str) -> None:
-        if line.startswith("epoch 1/"):
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        fit(cfg, tmp_path / "cut", data=data, quiet=True, log=interrupt_after_first_epoch)
+        fit(cfg, tmp_path / "cut", data=data, quiet=True, log=interrupt_after(1))
     result = resume(tmp_path / "cut", data=data, quiet=True, log=lambda _: None)
     assert [int(r["epoch"]) for r in result.rows] == [1, 2, 3]
     full = load_checkpoint(tmp_path / "full" / "last.safetensors", with_train_state=True)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,16 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path).model.state_dict()
 
 
+def interrupt_after(epoch: int) -> Callable[[str], None]:
+    """A run log that stops the run (KeyboardInterrupt) once ``epoch`` has been saved."""
+
+    def log(line: str) -> None:
+        if line.startswith(f"epoch {epoch}/"):
+            raise KeyboardInterrupt
+
+    return log
+
+
 def assert_same_weights(a: Path, b: Path) -> None:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
@@ -87,12 +98,8 @@ def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     cfg = config(schedule="cosine", augment="default", drop_rate=0.2)
     fit(cfg, tmp_path / "full", data=data, quiet=True, log=lambda _: None)
 
-    def interrupt_after_first_epoch(line: str) -> None:
-        if line.startswith("epoch 1/"):
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        fit(cfg, tmp_path / "cut", data=data, quiet=True, log=interrupt_after_first_epoch)
+        fit(cfg, tmp_path / "cut", data=data, quiet=True, log=interrupt_after(1))
     assert load_checkpoint(tmp_path / "cut" / "last.safetensors").meta.epoch == 1
     result = resume(tmp_path / "cut", data=data, quiet=True, log=lambda _: None)
     assert [int(r["epoch"]) for r in result.rows] == [1, 2, 3]

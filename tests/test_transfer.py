@@ -23,7 +23,7 @@ from inception_fer.training.config import TrainConfig
 from inception_fer.training.fit import Trainer, fit, resume
 from inception_fer.training.torchvision_weights import googlenet_key_map, inception_v3_key_map
 from inception_fer.training.transfer import init_weights
-from test_training import tiny_data
+from test_training import interrupt_after, tiny_data
 
 CLASSES8 = [*EMOTIONS, "contempt"]
 
@@ -334,12 +334,8 @@ def test_resume_across_the_unfreeze_epoch_is_exact(tmp_path: Path) -> None:
     data = tiny_data()
     fit(config, tmp_path / "full", data=data, quiet=True, log=lambda _: None)
 
-    def interrupt_after_first_epoch(line: str) -> None:
-        if line.startswith("epoch 1/"):
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        fit(config, tmp_path / "cut", data=data, quiet=True, log=interrupt_after_first_epoch)
+        fit(config, tmp_path / "cut", data=data, quiet=True, log=interrupt_after(1))
     resume(tmp_path / "cut", data=data, quiet=True, log=lambda _: None)
     full = load_checkpoint(tmp_path / "full" / "last.safetensors").model.state_dict()
     cut = load_checkpoint(tmp_path / "cut" / "last.safetensors").model.state_dict()
