@@ -6,14 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from inception_fer.errors import InceptionFerError
-from inception_fer.models.mini_xception import MiniXception
 from inception_fer.training.checkpoint import load_checkpoint
 from inception_fer.training.crop_schedule import CropSchedule
 from inception_fer.training.fit import fit, resume
-from test_training import config, tiny_data
+from test_training import config, recorded_input_sizes, tiny_data
 
 
 def test_sizes_by_epoch() -> None:
@@ -50,13 +48,6 @@ def test_config_refusals() -> None:
 
 
 def test_run_trains_on_the_scheduled_crops_and_resumes_on_schedule(tmp_path: Path) -> None:
-    seen: list[tuple[bool, int]] = []
-    original_forward = MiniXception.forward
-
-    def recording_forward(self: MiniXception, x: torch.Tensor) -> torch.Tensor:
-        seen.append((self.training and torch.is_grad_enabled(), x.shape[-1]))
-        return original_forward(self, x)
-
     lines: list[str] = []
     cfg = config(epochs=3, augment="flip", crop_schedule="32:1,36:1,40")
 
@@ -66,8 +57,7 @@ def test_run_trains_on_the_scheduled_crops_and_resumes_on_schedule(tmp_path: Pat
             raise KeyboardInterrupt
 
     data = tiny_data()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(MiniXception, "forward", recording_forward)
+    with recorded_input_sizes() as seen:
         with pytest.raises(KeyboardInterrupt):
             fit(cfg, tmp_path / "run", data=data, quiet=True, log=interrupt_after_second_epoch)
         resume(tmp_path / "run", data=data, quiet=True, log=lines.append)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -196,7 +197,9 @@ def test_balanced_class_weights_and_label_smoothing_run(tmp_path: Path) -> None:
     assert result.rows[0]["train_loss"] > 0
 
 
-def test_crop_augmentation_trains_on_crops_and_validates_on_whole_faces(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def recorded_input_sizes() -> Iterator[list[tuple[bool, int]]]:
+    """(training step?, input side) of every forward pass of the test model while active."""
     seen: list[tuple[bool, int]] = []
     original_forward = MiniXception.forward
 
@@ -204,9 +207,14 @@ def test_crop_augmentation_trains_on_crops_and_validates_on_whole_faces(tmp_path
         seen.append((self.training and torch.is_grad_enabled(), x.shape[-1]))
         return original_forward(self, x)
 
-    cfg = config(epochs=1, augment="flip,crop=40")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(MiniXception, "forward", recording_forward)
+        yield seen
+
+
+def test_crop_augmentation_trains_on_crops_and_validates_on_whole_faces(tmp_path: Path) -> None:
+    cfg = config(epochs=1, augment="flip,crop=40")
+    with recorded_input_sizes() as seen:
         fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lambda _: None)
     assert {size for training, size in seen if training} == {40}  # the optimisation steps
     # validation, and the BatchNorm statistics re-estimated on whole faces

@@ -128,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="DECAY",
         help="validate and save an exponential moving average of the weights, updated after "
-        "every step with this decay (e.g. 0.998; 0 = off, the default)",
+        "every step with this decay (e.g. 0.999; 0 = off, the default)",
     )
     add("--no-channels-last", action="store_true", help="use the default memory layout")
     add(

@@ -23,6 +23,8 @@ ERASE_AREA = (0.02, 0.2)
 ERASE_LOG_RATIO = (math.log(0.3), math.log(1 / 0.3))
 """Random erasing: range of log(height / width) of the rectangle."""
 ERASE_FILLS = ("zero", "random")
+MIN_CROP = 8
+"""The smallest random crop side (smaller crops leave the networks' deepest maps empty)."""
 _TRUE = frozenset({"", "1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -57,8 +59,10 @@ class AugmentConfig:
             raise InceptionFerError(f"augment rotate must be 0..180 degrees, got {self.rotate}")
         if not 0.0 < self.scale[0] <= self.scale[1]:
             raise InceptionFerError(f"augment scale must be 0 < low <= high, got {self.scale}")
-        if self.crop != 0 and self.crop < 8:
-            raise InceptionFerError(f"augment crop must be 0 (off) or at least 8, got {self.crop}")
+        if self.crop != 0 and self.crop < MIN_CROP:
+            raise InceptionFerError(
+                f"augment crop must be 0 (off) or at least {MIN_CROP}, got {self.crop}"
+            )
         if not 0.0 <= self.erase_prob <= 1.0:
             raise InceptionFerError(f"augment erase must be a probability, got {self.erase_prob}")
         if self.erase_fill not in ERASE_FILLS:

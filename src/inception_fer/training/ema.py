@@ -9,8 +9,6 @@ the random initial weights within the first few hundred steps instead of ``1 / (
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
-from typing import Any
 
 import torch
 from torch import nn
@@ -51,11 +49,3 @@ class WeightAverage:
                 mine.copy_(theirs)
         torch._foreach_lerp_(averaged, live, weight)
         self.updates += 1
-
-    def state_dict(self) -> dict[str, Any]:
-        """The average and its update count, for a training checkpoint."""
-        return {"weights": self.module.state_dict(), "updates": self.updates}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.module.load_state_dict(state["weights"])
-        self.updates = int(state["updates"])
