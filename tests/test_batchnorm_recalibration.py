@@ -36,6 +36,18 @@ def test_statistics_are_the_exact_averages_and_the_rest_is_untouched() -> None:
             assert torch.equal(net.state_dict()[key], value), key
 
 
+def test_dropout_is_off_and_draws_no_random_numbers() -> None:
+    # A dropout before the BatchNorm would scale and zero its inputs in training mode.
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Dropout(0.5), nn.BatchNorm2d(4)).train()
+    images = torch.randint(0, 256, (64, 12, 12), dtype=torch.uint8)
+    rng = torch.get_rng_state()
+    recalibrate_batchnorm(net, images, 0.5, 0.25, memory_format=torch.contiguous_format)
+    assert torch.equal(torch.get_rng_state(), rng)
+    features = net[0]((images[:, None].float() / 255 - 0.5) / 0.25)
+    assert torch.allclose(net[2].running_mean, features.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert net.training and net[1].training
+
+
 def test_subset_is_seeded_and_bounded() -> None:
     assert torch.equal(recalibration_subset(10_000, 3), recalibration_subset(10_000, 3))
     assert not torch.equal(recalibration_subset(10_000, 3), recalibration_subset(10_000, 4))

@@ -222,10 +222,44 @@ def test_crop_augmentation_trains_on_crops_and_validates_on_whole_faces(tmp_path
     assert load_checkpoint(tmp_path / "run" / "best.safetensors").meta.input_size == 48
 
 
+def test_val_from_skips_validation_and_batchnorm_reestimation_before_it(tmp_path: Path) -> None:
+    cfg = config(epochs=4, val_from=3, augment="flip,crop=40")
+    with recorded_input_sizes() as seen:
+        result = fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lambda _: None)
+    rows = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [r["val_acc"] is None for r in rows] == [True, True, False, False]
+    assert result.best_epoch in (3, 4)
+    assert load_checkpoint(tmp_path / "run" / "best.safetensors").meta.epoch == result.best_epoch
+    # whole-face passes (validation and re-estimation) only after epochs 3 and 4
+    steps_per_epoch = -(-70 // 16)
+    passes = [training for training, _ in seen]
+    first_whole = next(i for i, (training, size) in enumerate(seen) if size == 48)
+    assert passes[:first_whole].count(True) == 3 * steps_per_epoch
+
+
+def test_val_from_changes_no_weight(tmp_path: Path) -> None:
+    data = tiny_data()
+    every = config(epochs=2, augment="flip,crop=40", drop_rate=0.3)
+    fit(every, tmp_path / "a", data=data, quiet=True, log=lambda _: None)
+    later = config(epochs=2, augment="flip,crop=40", drop_rate=0.3, val_from=2)
+    fit(later, tmp_path / "b", data=data, quiet=True, log=lambda _: None)
+    assert_same_weights(tmp_path / "a" / "last.safetensors", tmp_path / "b" / "last.safetensors")
+
+
+def test_unvalidated_epochs_do_not_count_towards_early_stopping(tmp_path: Path) -> None:
+    # A zero learning rate never improves after the first validated epoch.
+    cfg = config(epochs=8, val_from=3, early_stopping=2, lr=1e-12)
+    result = fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert len(result.rows) == 5
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
         ({"augment": "crop=56"}, "crop=56 is larger than the 48x48 input"),
+        ({"epochs": 5, "val_from": 6}, r"--val-from must be an epoch of the run \(1\.\.5\), got 6"),
+        ({"val_from": 0}, "--val-from must be an epoch"),
+        ({"val_from": 2, "schedule": "plateau"}, "plateau schedule needs the validation loss"),
         ({"augment": "blur"}, "unknown augmentation 'blur'"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"batch_size": 0}, "batch size"),
@@ -265,7 +299,13 @@ def test_cosine_schedule_warms_up_then_decays() -> None:
 
 def test_cli_train_then_evaluate(tmp_path: Path, npy_dataset: Path, capsys) -> None:
     run = tmp_path / "run"
-    assert main(_train_cli(npy_dataset, run, 2)) == 0
+    assert main([*_train_cli(npy_dataset, run, 2), "--val-from", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [("not validated" in line) for line in lines if line.startswith("epoch ")] == [
+        True,
+        False,
+    ]
+    assert load_checkpoint(run / "best.safetensors").meta.epoch == 2
     assert main(["evaluate", str(run), "--data", str(npy_dataset), "--tta", "flip"]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out.lower() and "angry" in out

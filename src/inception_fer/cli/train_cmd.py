@@ -121,7 +121,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="hold out this stratified fraction of train for validation instead of PublicTest",
     )
     add("--skip-bad", action="store_true", help="skip unreadable images and count them")
-    add("--early-stopping", type=int, help="stop after N epochs without improvement (0 = off)")
+    add(
+        "--val-from",
+        type=int,
+        metavar="EPOCH",
+        help="validate only from this epoch (1-based) on: earlier epochs skip validation and "
+        "the BatchNorm re-estimation of crop runs, and cannot be the best (default 1)",
+    )
+    add("--early-stopping", type=int, help="stop after N validated epochs without improvement")
     add("--clip-grad", type=float, help="clip the gradient norm to this value (0 = off)")
     add(
         "--ema",

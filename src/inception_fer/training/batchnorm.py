@@ -40,7 +40,9 @@ def recalibrate_batchnorm(
 ) -> None:
     """Replace the running mean and variance of every BatchNorm layer of ``model`` by their
     averages over uint8 ``images`` (N, H, W) or (N, 1, H, W), normalised by ``mean`` and ``std``.
-    Weights, momentum and the model's train/eval mode are left as they were."""
+    Weights, momentum and the model's train/eval mode are left as they were. Dropout is off while
+    the statistics are gathered, so the re-estimation draws no random numbers and leaves a
+    training run's random stream as it was."""
     layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not layers or len(images) == 0:
         return
@@ -50,6 +52,9 @@ def recalibrate_batchnorm(
         layer.reset_running_stats()
         layer.momentum = None  # cumulative average over the batches
     model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.eval()
     try:
         for start in range(0, len(images), batch_size):
             x = (to_float(images[start : start + batch_size]) - mean) / std

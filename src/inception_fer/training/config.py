@@ -26,6 +26,7 @@ class TrainConfig:
     are the transfer-learning options; ``classes`` replaces the seven emotions. ``ema`` > 0
     validates and saves an exponential moving average of the weights with that decay per step.
     ``crop_schedule`` (e.g. ``'32:16,36:16,40'``) sets the random crop size epoch by epoch.
+    ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
     """
 
     model: str = "inception_fer_s"
@@ -47,6 +48,7 @@ class TrainConfig:
     input_size: int = 48
     val_fraction: float | None = None
     skip_bad: bool = False
+    val_from: int = 1
     early_stopping: int = 0
     clip_grad: float = 0.0
     ema: float = 0.0
@@ -76,6 +78,14 @@ class TrainConfig:
             (
                 self.class_weights in ("none", "balanced"),
                 f"class weights must be 'none' or 'balanced', got {self.class_weights!r}",
+            ),
+            (
+                1 <= self.val_from <= self.epochs,
+                f"--val-from must be an epoch of the run (1..{self.epochs}), got {self.val_from}",
+            ),
+            (
+                self.val_from == 1 or self.schedule != "plateau",
+                "the plateau schedule needs the validation loss of every epoch: drop --val-from",
             ),
             (self.early_stopping >= 0, "early stopping patience must be >= 0"),
             (self.clip_grad >= 0, "gradient clipping norm must be >= 0"),

@@ -387,7 +387,8 @@ class Trainer:
                 break
             started = time.perf_counter()
             train_loss, train_acc = self.train_epoch(epoch)
-            if self.recal_x is not None and not self.frozen:
+            validating = epoch + 1 >= config.val_from
+            if validating and self.recal_x is not None and not self.frozen:
                 recalibrate_batchnorm(
                     self.evaluated_model,
                     self.recal_x,
@@ -397,7 +398,7 @@ class Trainer:
                     autocast=self._autocast(),
                 )
             seconds = time.perf_counter() - started
-            val_loss, val_acc = self.validate()
+            val_loss, val_acc = self.validate() if validating else (math.nan, math.nan)
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(val_loss)
             row = {
@@ -414,7 +415,7 @@ class Trainer:
             improved = val_acc > self.best_val_acc
             if improved:
                 self.best_val_acc, self.best_epoch, self.epochs_since_best = val_acc, epoch + 1, 0
-            else:
+            elif validating:
                 self.epochs_since_best += 1
             if self.dist.is_main:
                 self._save(epoch + 1, row, improved)
@@ -577,10 +578,14 @@ def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
 
 
 def _epoch_line(row: dict[str, float], epochs: int, improved: bool) -> str:
+    validation = (
+        "not validated"
+        if math.isnan(row["val_acc"])
+        else f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.4f}"
+    )
     return (
         f"epoch {int(row['epoch'])}/{epochs}  "
-        f"loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  "
-        f"val_loss {row['val_loss']:.4f}  val_acc {row['val_acc']:.4f}  "
+        f"loss {row['train_loss']:.4f}  acc {row['train_acc']:.4f}  {validation}  "
         f"lr {row['lr']:.2e}  {row['seconds']:.1f}s  {row['images_per_s']:.0f} img/s"
         + ("  *best" if improved else "")
     )
