@@ -1,9 +1,10 @@
 """Progressive crops (``--crop-schedule``): small random crops in the first epochs, larger later.
 
 Epochs of ``inception_fer_f`` on 32x32 crops took 46 s against 67 s on 40x40 (2 cores, bf16;
-docs/experiments.md), so starting small buys epochs within a time budget (progressive resizing, as in EfficientNetV2), while the last epochs train at
-the size that validation and inference are closest to. ``'32:16,36:16,40'`` trains 16 epochs on
-32x32 crops, 16 on 36x36, then 40x40 to the end.
+docs/experiments.md), so starting small buys epochs within a time budget (progressive resizing,
+as in EfficientNetV2), while the last epochs train at the size that validation and inference are
+closest to. ``'32:16,36:16,40'`` trains 16 epochs on 32x32 crops, 16 on 36x36, then 40x40 to
+the end.
 """
 
 from __future__ import annotations
