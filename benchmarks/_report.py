@@ -6,16 +6,22 @@ import platform
 from collections.abc import Sequence
 from pathlib import Path
 
+from inception_fer.training.device import cpu_description
+
 
 def cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere)."""
+    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere) and what it
+    can do fast, e.g. ``AMD EPYC (AVX2, bf16 emulated)``: the same name covers CPUs whose bf16
+    speed differs eightfold."""
+    name = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+                name = line.split(":", 1)[1].strip()
+                break
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return f"{name} ({cpu_description()})"
 
 
 def aligned_table(lines: Sequence[Sequence[str]], text_columns: int = 1) -> str:

@@ -197,6 +197,23 @@ def test_balanced_class_weights_and_label_smoothing_run(tmp_path: Path) -> None:
     assert result.rows[0]["train_loss"] > 0
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_that_emulates_it_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    monkeypatch.setattr("inception_fer.training.fit.cpu_bf16_is_native", lambda: native)
+    lines: list[str] = []
+    fit(
+        config(epochs=1, amp="bf16"),
+        tmp_path / "run",
+        data=tiny_data(),
+        quiet=True,
+        log=lines.append,
+    )
+    warnings = [line for line in lines if "--amp bf16 is emulated" in line]
+    assert len(warnings) == (0 if native else 1)
+
+
 @contextlib.contextmanager
 def recorded_input_sizes() -> Iterator[list[tuple[bool, int]]]:
     """(training step?, input side) of every forward pass of the test model while active."""

@@ -46,7 +46,7 @@ from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from .compile import compile_errors, compile_module
 from .config import LAUNCH_OPTIONS, TrainConfig
 from .crop_schedule import CropSchedule
-from .device import resolve_device
+from .device import cpu_bf16_is_native, cpu_description, resolve_device
 from .distributed import (
     DistContext,
     barrier,
@@ -204,6 +204,11 @@ class Trainer:
         self.config, self.data, self.device, self.run_dir = config, data, device, run_dir
         self.quiet = quiet or not self.dist.is_main
         self.log = log if self.dist.is_main else _silent
+        if device.type == "cpu" and config.amp == "bf16" and not cpu_bf16_is_native():
+            self.log(
+                f"warning: --amp bf16 is emulated on this CPU ({cpu_description()}) and trains "
+                "several times slower than float32; pass --amp none"
+            )
         torch.manual_seed(config.seed)
         self.shuffle_gen = torch.Generator().manual_seed(config.seed)
         self.augment_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
