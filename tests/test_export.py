@@ -32,13 +32,15 @@ needs_shipped = pytest.mark.skipif(
 )
 
 
-def _lively_checkpoint(name: str, in_chans: int = 1, seed: int = 0) -> Checkpoint:
+def _lively_checkpoint(
+    name: str, in_chans: int = 1, seed: int = 0, **model_kwargs: object
+) -> Checkpoint:
     """An untrained ``name`` whose BatchNorm statistics are not the identity (so folding them is
     tested) and whose logits spread about one unit (so probabilities are neither flat nor
     one-hot, and a wrong graph shows)."""
     meta = CheckpointMeta(
         model_name=name,
-        model_kwargs={"in_chans": in_chans},
+        model_kwargs={"in_chans": in_chans, **model_kwargs},
         class_names=list(EMOTIONS),
         mean=0.5,
         std=0.25,
@@ -71,7 +73,14 @@ def _faces(n: int, size: int, seed: int = 0) -> np.ndarray:
     [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_MODELS else n for n in list_models()],
 )
 def test_every_network_exports_and_matches_pytorch(name: str) -> None:
-    checkpoint = _lively_checkpoint(name)
+    _assert_onnx_matches_pytorch(_lively_checkpoint(name))
+
+
+def test_self_standardising_network_exports_and_matches_pytorch() -> None:
+    _assert_onnx_matches_pytorch(_lively_checkpoint("inception_fer_s", standardize_input=True))
+
+
+def _assert_onnx_matches_pytorch(checkpoint: Checkpoint) -> None:
     data = onnx_model_bytes(checkpoint)
     assert checkpoint.model.training  # the train/eval mode is restored
     proto = onnx.load_model_from_string(data)

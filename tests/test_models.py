@@ -14,6 +14,7 @@ from inception_fer.models.blocks import (
     BranchConcat,
     FactorisedInception,
     GridReduction,
+    ImageStandardize,
     InceptionA,
     InceptionB,
     InceptionC,
@@ -325,6 +326,28 @@ def test_inception_fer_custom_stages() -> None:
     model = InceptionFER(stem_width=8, widths=(24, 48), depths=(0, 1)).eval()
     assert model.min_input_size == 4 and model.num_features == 48
     assert model(torch.zeros(1, 1, 16, 16)).shape == (1, 7)
+
+
+def test_image_standardize_per_face() -> None:
+    x = torch.rand(4, 2, 12, 10) * torch.tensor([1.0, 5.0, 0.2, 3.0]).view(4, 1, 1, 1)
+    out = ImageStandardize(eps=0.0)(x)
+    var, mean = torch.var_mean(out, dim=(2, 3), correction=0)
+    assert torch.allclose(mean, torch.zeros(4, 2), atol=1e-5)
+    assert torch.allclose(var, torch.ones(4, 2), atol=1e-4)
+    blank = ImageStandardize()(torch.full((1, 1, 8, 8), 0.7))
+    assert torch.equal(blank, torch.zeros(1, 1, 8, 8))
+
+
+def test_inception_fer_standardized_input_ignores_brightness_and_contrast() -> None:
+    torch.manual_seed(0)
+    plain = InceptionFER(widths=(64, 128, 256)).eval()
+    model = InceptionFER(widths=(64, 128, 256), standardize_input=True).eval()
+    model.load_state_dict(plain.state_dict())  # no parameters of its own
+    x = torch.randn(3, 1, 48, 48)
+    changed = 0.5 * x - 1.0
+    assert torch.allclose(model(x), model(x + 3.0), atol=1e-4)
+    assert torch.allclose(model(x), model(changed), rtol=0.05, atol=0.05)
+    assert not torch.allclose(plain(x), plain(changed), rtol=0.05, atol=0.05)
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,20 @@ class ConvBNAct(nn.Sequential):
         self.out_chs = out_chs
 
 
+class ImageStandardize(nn.Module):
+    """Per image and channel: subtract the pixels' mean and divide by their standard deviation
+    (``sqrt(var + eps)``, so a blank image stays finite). No parameters: it makes a network blind
+    to each photo's brightness and contrast."""
+
+    def __init__(self, eps: float = 1e-2) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = torch.var_mean(x, dim=(2, 3), correction=0, keepdim=True)
+        return (x - mean) * torch.rsqrt(var + self.eps)
+
+
 class BranchConcat(nn.Module):
     """Parallel branches whose outputs are concatenated on channels: the shape of every Inception
     module. Diagrams and summaries recognise a multi-branch block by this base class and draw

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import InceptionFerError
-from .blocks import ConvBNAct, FactorisedInception, GridReduction
+from .blocks import ConvBNAct, FactorisedInception, GridReduction, ImageStandardize
 from .layers import check_input
 from .registry import register_model
 
@@ -58,7 +58,8 @@ class InceptionFER(nn.Module):
     ``stem_width``: channels of the two 3x3 stem convs at full resolution; ``widths`` and
     ``depths``: per stage, the channels and the number of Inception modules after its grid
     reduction. Each stage halves the grid; ``min_input_size`` is ``2 ** len(widths)`` (one pixel
-    in the last stage). Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
+    in the last stage). ``standardize_input`` makes the network standardise each image itself
+    (``ImageStandardize``: zero mean, unit variance per face). Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
 
     Registered sizes (7 classes; multiply-adds per 48x48x1 image, torchinfo ``total_mult_adds``):
 
@@ -87,12 +88,14 @@ class InceptionFER(nn.Module):
         stem_width: int = 16,
         widths: Sequence[int] = (40, 80, 160),
         depths: Sequence[int] = (1, 2, 2),
+        standardize_input: bool = False,
     ) -> None:
         super().__init__()
         _validate(stem_width, widths, depths)
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.min_input_size = 2 ** len(widths)
+        self.standardize = ImageStandardize() if standardize_input else nn.Identity()
         self.stem = nn.Sequential(
             ConvBNAct(in_chans, stem_width, 3), ConvBNAct(stem_width, stem_width, 3)
         )
@@ -122,7 +125,7 @@ class InceptionFER(nn.Module):
         return ("fc",)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        return self.stages(self.stem(self.standardize(x)))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.dropout(torch.flatten(self.pool(x), 1))
