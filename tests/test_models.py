@@ -328,6 +328,15 @@ def test_inception_fer_custom_stages() -> None:
     assert model(torch.zeros(1, 1, 16, 16)).shape == (1, 7)
 
 
+def test_inception_fer_silu_everywhere_with_the_same_weight_names() -> None:
+    relu, silu = InceptionFER(), InceptionFER(act="silu")
+    acts = [type(m) for m in silu.modules() if isinstance(m, nn.ReLU | nn.SiLU)]
+    assert acts == [nn.SiLU] * sum(isinstance(m, nn.ReLU) for m in relu.modules())
+    silu.load_state_dict(relu.state_dict())
+    x = torch.randn(2, 1, 48, 48)
+    assert not torch.allclose(silu.eval()(x), relu.eval()(x))
+
+
 def test_image_standardize_per_face() -> None:
     x = torch.rand(4, 2, 12, 10) * torch.tensor([1.0, 5.0, 0.2, 3.0]).view(4, 1, 1, 1)
     out = ImageStandardize(eps=0.0)(x)
@@ -357,9 +366,10 @@ def test_inception_fer_standardized_input_ignores_brightness_and_contrast() -> N
         ({"widths": (20, 80, 160)}, "multiples of 8"),
         ({"widths": (64, 64, 128)}, "at least 16 more"),
         ({"depths": (1, -1, 1)}, "0 or more"),
+        ({"act": "gelu"}, "act must be one of relu, silu, got 'gelu'"),
     ],
 )
-def test_inception_fer_rejects_bad_stages(kwargs: dict[str, tuple[int, ...]], message: str) -> None:
+def test_inception_fer_rejects_bad_stages(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InceptionFerError, match=message):
         InceptionFER(**kwargs)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
+ActLayer = Callable[..., nn.Module]
+
 
 class ConvBNAct(nn.Sequential):
-    """Convolution, optional BatchNorm, then ReLU: the basic layer of every Inception network."""
+    """Convolution, optional BatchNorm, then ReLU (or ``act_layer``): the basic layer of every
+    Inception network."""
 
     def __init__(
         self,
@@ -18,6 +23,7 @@ class ConvBNAct(nn.Sequential):
         padding: int | tuple[int, int] | str | None = None,
         use_bn: bool = True,
         bn_eps: float = 1e-3,
+        act_layer: ActLayer = nn.ReLU,
     ) -> None:
         if padding is None:
             ks = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
@@ -27,7 +33,7 @@ class ConvBNAct(nn.Sequential):
         ]
         if use_bn:
             layers.append(nn.BatchNorm2d(out_chs, eps=bn_eps))
-        layers.append(nn.ReLU(inplace=True))
+        layers.append(act_layer(inplace=True))
         super().__init__(*layers)
         self.out_chs = out_chs
 
@@ -61,9 +67,15 @@ class BranchConcat(nn.Module):
         return torch.cat([branch(x) for branch in self.branches], dim=1)
 
 
-def _pool_branch(pool: nn.Module, in_chs: int, proj_chs: int, use_bn: bool = True) -> nn.Sequential:
+def _pool_branch(
+    pool: nn.Module,
+    in_chs: int,
+    proj_chs: int,
+    use_bn: bool = True,
+    act_layer: ActLayer = nn.ReLU,
+) -> nn.Sequential:
     """Pooling followed by a 1x1 projection: the fourth branch of most Inception modules."""
-    return nn.Sequential(pool, ConvBNAct(in_chs, proj_chs, 1, use_bn=use_bn))
+    return nn.Sequential(pool, ConvBNAct(in_chs, proj_chs, 1, use_bn=use_bn, act_layer=act_layer))
 
 
 class NaiveInception(BranchConcat):
@@ -129,17 +141,24 @@ class FactorisedInception(BranchConcat):
         ch5x5red: int,
         ch5x5: int,
         pool_proj: int,
+        act_layer: ActLayer = nn.ReLU,
     ) -> None:
+        act = act_layer
         super().__init__(
             [
-                ConvBNAct(in_chs, ch1x1, 1),
-                nn.Sequential(ConvBNAct(in_chs, ch3x3red, 1), ConvBNAct(ch3x3red, ch3x3, 3)),
+                ConvBNAct(in_chs, ch1x1, 1, act_layer=act),
                 nn.Sequential(
-                    ConvBNAct(in_chs, ch5x5red, 1),
-                    ConvBNAct(ch5x5red, ch5x5, 3),
-                    ConvBNAct(ch5x5, ch5x5, 3),
+                    ConvBNAct(in_chs, ch3x3red, 1, act_layer=act),
+                    ConvBNAct(ch3x3red, ch3x3, 3, act_layer=act),
                 ),
-                _pool_branch(nn.MaxPool2d(3, stride=1, padding=1), in_chs, pool_proj),
+                nn.Sequential(
+                    ConvBNAct(in_chs, ch5x5red, 1, act_layer=act),
+                    ConvBNAct(ch5x5red, ch5x5, 3, act_layer=act),
+                    ConvBNAct(ch5x5, ch5x5, 3, act_layer=act),
+                ),
+                _pool_branch(
+                    nn.MaxPool2d(3, stride=1, padding=1), in_chs, pool_proj, act_layer=act
+                ),
             ]
         )
         self.out_chs = ch1x1 + ch3x3 + ch5x5 + pool_proj
@@ -150,14 +169,22 @@ class GridReduction(BranchConcat):
     1x1-3x3-3x3; 3x3 max pool) instead of pooling before or after a module. Padded, so an even
     H x W becomes exactly H/2 x W/2."""
 
-    def __init__(self, in_chs: int, ch3x3: int, ch3x3dbl_red: int, ch3x3dbl: int) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        ch3x3: int,
+        ch3x3dbl_red: int,
+        ch3x3dbl: int,
+        act_layer: ActLayer = nn.ReLU,
+    ) -> None:
+        act = act_layer
         super().__init__(
             [
-                ConvBNAct(in_chs, ch3x3, 3, stride=2),
+                ConvBNAct(in_chs, ch3x3, 3, stride=2, act_layer=act),
                 nn.Sequential(
-                    ConvBNAct(in_chs, ch3x3dbl_red, 1),
-                    ConvBNAct(ch3x3dbl_red, ch3x3dbl, 3),
-                    ConvBNAct(ch3x3dbl, ch3x3dbl, 3, stride=2),
+                    ConvBNAct(in_chs, ch3x3dbl_red, 1, act_layer=act),
+                    ConvBNAct(ch3x3dbl_red, ch3x3dbl, 3, act_layer=act),
+                    ConvBNAct(ch3x3dbl, ch3x3dbl, 3, stride=2, act_layer=act),
                 ),
                 nn.MaxPool2d(3, stride=2, padding=1),
             ]

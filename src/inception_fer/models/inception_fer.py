@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import InceptionFerError
-from .blocks import ConvBNAct, FactorisedInception, GridReduction, ImageStandardize
+from .blocks import ActLayer, ConvBNAct, FactorisedInception, GridReduction, ImageStandardize
 from .layers import check_input
 from .registry import register_model
 
@@ -27,16 +27,26 @@ def inception_widths(width: int) -> tuple[int, int, int, int, int, int]:
     return 2 * eighth, 2 * eighth, 3 * eighth, eighth, 2 * eighth, eighth
 
 
-def _stage(in_chs: int, width: int, depth: int) -> nn.Sequential:
+ACT_LAYERS: dict[str, ActLayer] = {"relu": nn.ReLU, "silu": nn.SiLU}
+
+
+def _stage(in_chs: int, width: int, depth: int, act_layer: ActLayer) -> nn.Sequential:
     grown = width - in_chs
     ch3x3 = grown // 2
     ch3x3dbl = grown - ch3x3
-    layers: list[nn.Module] = [GridReduction(in_chs, ch3x3, ch3x3dbl // 2, ch3x3dbl)]
-    layers += [FactorisedInception(width, *inception_widths(width)) for _ in range(depth)]
+    layers: list[nn.Module] = [GridReduction(in_chs, ch3x3, ch3x3dbl // 2, ch3x3dbl, act_layer)]
+    layers += [
+        FactorisedInception(width, *inception_widths(width), act_layer=act_layer)
+        for _ in range(depth)
+    ]
     return nn.Sequential(*layers)
 
 
-def _validate(stem_width: int, widths: Sequence[int], depths: Sequence[int]) -> None:
+def _validate(stem_width: int, widths: Sequence[int], depths: Sequence[int], act: str) -> None:
+    if act not in ACT_LAYERS:
+        raise InceptionFerError(
+            f"InceptionFER act must be one of {', '.join(ACT_LAYERS)}, got {act!r}"
+        )
     if not widths or len(widths) != len(depths):
         raise InceptionFerError(
             f"InceptionFER needs one depth per stage width, got widths={tuple(widths)} "
@@ -59,7 +69,8 @@ class InceptionFER(nn.Module):
     ``depths``: per stage, the channels and the number of Inception modules after its grid
     reduction. Each stage halves the grid; ``min_input_size`` is ``2 ** len(widths)`` (one pixel
     in the last stage). ``standardize_input`` makes the network standardise each image itself
-    (``ImageStandardize``: zero mean, unit variance per face). Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
+    (``ImageStandardize``: zero mean, unit variance per face); ``act`` is ``relu`` or ``silu``
+    (every activation; SiLU has no parameters, so the weights keep their names). Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
 
     Registered sizes (7 classes; multiply-adds per 48x48x1 image, torchinfo ``total_mult_adds``):
 
@@ -89,19 +100,22 @@ class InceptionFER(nn.Module):
         widths: Sequence[int] = (40, 80, 160),
         depths: Sequence[int] = (1, 2, 2),
         standardize_input: bool = False,
+        act: str = "relu",
     ) -> None:
         super().__init__()
-        _validate(stem_width, widths, depths)
+        _validate(stem_width, widths, depths, act)
+        act_layer = ACT_LAYERS[act]
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.min_input_size = 2 ** len(widths)
         self.standardize = ImageStandardize() if standardize_input else nn.Identity()
         self.stem = nn.Sequential(
-            ConvBNAct(in_chans, stem_width, 3), ConvBNAct(stem_width, stem_width, 3)
+            ConvBNAct(in_chans, stem_width, 3, act_layer=act_layer),
+            ConvBNAct(stem_width, stem_width, 3, act_layer=act_layer),
         )
         chs = (stem_width, *widths)
         self.stages = nn.Sequential(
-            *(_stage(chs[i], chs[i + 1], depth) for i, depth in enumerate(depths))
+            *(_stage(chs[i], chs[i + 1], depth, act_layer) for i, depth in enumerate(depths))
         )
         self.num_features = chs[-1]
         self.pool = nn.AdaptiveAvgPool2d(1)
