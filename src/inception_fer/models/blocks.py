@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -143,21 +144,16 @@ class FactorisedInception(BranchConcat):
         pool_proj: int,
         act_layer: ActLayer = nn.ReLU,
     ) -> None:
-        act = act_layer
+        conv = partial(ConvBNAct, act_layer=act_layer)
         super().__init__(
             [
-                ConvBNAct(in_chs, ch1x1, 1, act_layer=act),
+                conv(in_chs, ch1x1, 1),
+                nn.Sequential(conv(in_chs, ch3x3red, 1), conv(ch3x3red, ch3x3, 3)),
                 nn.Sequential(
-                    ConvBNAct(in_chs, ch3x3red, 1, act_layer=act),
-                    ConvBNAct(ch3x3red, ch3x3, 3, act_layer=act),
-                ),
-                nn.Sequential(
-                    ConvBNAct(in_chs, ch5x5red, 1, act_layer=act),
-                    ConvBNAct(ch5x5red, ch5x5, 3, act_layer=act),
-                    ConvBNAct(ch5x5, ch5x5, 3, act_layer=act),
+                    conv(in_chs, ch5x5red, 1), conv(ch5x5red, ch5x5, 3), conv(ch5x5, ch5x5, 3)
                 ),
                 _pool_branch(
-                    nn.MaxPool2d(3, stride=1, padding=1), in_chs, pool_proj, act_layer=act
+                    nn.MaxPool2d(3, stride=1, padding=1), in_chs, pool_proj, act_layer=act_layer
                 ),
             ]
         )
@@ -177,14 +173,14 @@ class GridReduction(BranchConcat):
         ch3x3dbl: int,
         act_layer: ActLayer = nn.ReLU,
     ) -> None:
-        act = act_layer
+        conv = partial(ConvBNAct, act_layer=act_layer)
         super().__init__(
             [
-                ConvBNAct(in_chs, ch3x3, 3, stride=2, act_layer=act),
+                conv(in_chs, ch3x3, 3, stride=2),
                 nn.Sequential(
-                    ConvBNAct(in_chs, ch3x3dbl_red, 1, act_layer=act),
-                    ConvBNAct(ch3x3dbl_red, ch3x3dbl, 3, act_layer=act),
-                    ConvBNAct(ch3x3dbl, ch3x3dbl, 3, stride=2, act_layer=act),
+                    conv(in_chs, ch3x3dbl_red, 1),
+                    conv(ch3x3dbl_red, ch3x3dbl, 3),
+                    conv(ch3x3dbl, ch3x3dbl, 3, stride=2),
                 ),
                 nn.MaxPool2d(3, stride=2, padding=1),
             ]
