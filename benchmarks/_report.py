@@ -6,13 +6,14 @@ import platform
 from collections.abc import Sequence
 from pathlib import Path
 
+from inception_fer.export.quantize import cpu_has_vnni
 from inception_fer.training.device import cpu_description
 
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (``platform.processor()`` elsewhere) and what it
-    can do fast, e.g. ``AMD EPYC (AVX2, bf16 emulated)``: the same name covers CPUs whose bf16
-    speed differs eightfold."""
+    can do fast, e.g. ``AMD EPYC (AVX2, bf16 emulated, no VNNI)``: the same name covers CPUs whose
+    bf16 speed differs eightfold and whose int8 kernels differ (VNNI or not)."""
     name = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -21,7 +22,8 @@ def cpu_model() -> str:
                 break
     except OSError:
         pass
-    return f"{name} ({cpu_description()})"
+    vnni = {True: ", VNNI", False: ", no VNNI", None: ""}[cpu_has_vnni()]
+    return f"{name} ({cpu_description()}{vnni})"
 
 
 def aligned_table(lines: Sequence[Sequence[str]], text_columns: int = 1) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from inception_fer.export import (
     calibration_split,
     export_int8_onnx,
     onnx_model_bytes,
+    quantize,
     quantize_onnx,
 )
 from inception_fer.inference import EmotionRecognizer
@@ -124,6 +126,7 @@ def test_int8_file_is_valid_quantised_and_self_describing(int8_file: Path) -> No
     assert stored["model_name"] == "inception_fer_s" and stored["class_names"] == list(EMOTIONS)
     quantization = stored["quantization"]
     assert quantization["weights"] == "int8 per channel" and quantization["activations"] == "uint8"
+    assert quantization["weight_range"] == "7-bit"  # right on CPUs without VNNI too
     assert quantization["calibration"] == "MinMax" and quantization["calibration_size"] == 256
     assert quantization["calibration_source"] == "generated"
     backend = OnnxBackend(int8_file)
@@ -141,6 +144,71 @@ def test_int8_probabilities_stay_close_to_float32(checkpoint: Checkpoint, int8_f
     assert (int8.argmax(1) == fp32.argmax(1)).mean() >= MIN_AGREEMENT
     flipped = OnnxBackend(int8_file).predict_probs(faces, tta="flip")
     assert not np.allclose(flipped, int8, atol=1e-3)  # TTA works on it too
+
+
+def _weight_extremes(data: bytes) -> tuple[int, int]:
+    """The smallest and largest int8 convolution weight of a quantised model."""
+    arrays = [numpy_helper.to_array(t) for t in onnx.load_model_from_string(data).graph.initializer]
+    weights = np.concatenate([a.ravel() for a in arrays if a.dtype == np.int8 and a.ndim == 4])
+    return int(weights.min()), int(weights.max())
+
+
+def test_weights_use_7_bits_unless_full_range_is_asked_for(checkpoint: Checkpoint) -> None:
+    """7-bit weights (-64..64) keep ``vpmaddubsw``'s int16 sums from saturating on CPUs without
+    VNNI; full-range ones reach +-127 and say so in the metadata."""
+    fp32, (calibration, _) = onnx_model_bytes(checkpoint), make_faces(64, seed=2)
+    reduced = quantize_onnx(fp32, calibration)
+    full = quantize_onnx(fp32, calibration, reduce_range=False)
+    low, high = _weight_extremes(reduced)
+    assert 60 <= max(-low, high) <= 64  # the 7-bit range, used
+    low, high = _weight_extremes(full)
+    assert 120 <= max(-low, high) <= 128
+    for data, weight_range in ((reduced, "7-bit"), (full, "full")):
+        props = onnx.load_model_from_string(data).metadata_props
+        stored = json.loads({p.key: p.value for p in props}[METADATA_KEY])
+        assert stored["quantization"]["weight_range"] == weight_range
+
+
+@pytest.mark.parametrize("vnni", [True, False, None])
+def test_full_range_file_warns_only_on_a_cpu_it_overflows(
+    checkpoint: Checkpoint, vnni: bool | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calibration, _ = make_faces(64, seed=2)
+    fp32 = onnx_model_bytes(checkpoint)
+    full = quantize_onnx(fp32, calibration, reduce_range=False)
+    reduced = quantize_onnx(fp32, calibration)
+    monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: vnni)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        OnnxBackend(reduced)
+        OnnxBackend(full)
+    messages = [str(w.message) for w in caught if w.category is RuntimeWarning]
+    if vnni is False:  # an x86 CPU without VNNI: the full-range file only
+        assert len(messages) == 1 and "full-range int8 weights" in messages[0]
+        assert "without --int8-full-range" in messages[0]
+    else:
+        assert messages == []
+
+
+@pytest.mark.parametrize(
+    ("machine", "flags", "expected"),
+    [
+        ("x86_64", "fpu avx2 avx512f avx512_vnni", True),
+        ("x86_64", "fpu avx2 avx_vnni", True),
+        ("x86_64", "fpu avx2 avx512f avx512bw", False),
+        ("aarch64", "fp asimd asimddp", None),
+    ],
+)
+def test_cpu_has_vnni_reads_the_cpu_flags(
+    machine: str, flags: str, expected: bool | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n\n")
+    monkeypatch.setattr(quantize, "CPUINFO", cpuinfo)
+    monkeypatch.setattr(quantize.platform, "machine", lambda: machine)
+    assert quantize.cpu_has_vnni() is expected
+    monkeypatch.setattr(quantize, "CPUINFO", tmp_path / "absent")
+    assert quantize.cpu_has_vnni() is None  # cannot be read
 
 
 def test_bad_calibration_or_model_is_a_clear_error(checkpoint: Checkpoint, int8_file: Path) -> None:
@@ -203,6 +271,7 @@ def test_cli_exports_int8_and_checks_it_on_held_out_train_faces(
     [
         (["--int8"], "--int8 needs --calibration DATA"),
         (["--calibration", "data"], "--calibration is for --int8 only"),
+        (["--int8-full-range"], "--int8-full-range is for --int8 only"),
         (["--int8", "--calibration", "d", "--calibration-size", "0"], "must be at least 1, got 0"),
         (["--int8", "--calibration", "nowhere"], "dataset path nowhere does not exist"),
     ],

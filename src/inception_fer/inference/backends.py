@@ -12,8 +12,10 @@ Both give the same probabilities to about 1e-6.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import warnings
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,11 +29,13 @@ from ..errors import CheckpointError, DataError, InceptionFerError
 from ..evaluation.tta import TTA_MODES, predict_probs, tta_views
 from ..export.onnx_export import (
     INPUT_NAME,
+    METADATA_KEY,
     OUTPUT_NAME,
     in_chans,
     meta_from_onnx_metadata,
     onnx_model_bytes,
 )
+from ..export.quantize import saturates_here
 from ..training.checkpoint import Checkpoint, CheckpointMeta
 from ..training.fit import resolve_device
 
@@ -134,6 +138,15 @@ class OnnxBackend(Backend):
             raise CheckpointError(f"{source} is not a readable ONNX model: {message}") from None
         props = self.session.get_modelmeta().custom_metadata_map
         self.meta = meta_from_onnx_metadata(props, source)
+        quantization = json.loads(props[METADATA_KEY]).get("quantization", {})
+        if saturates_here(quantization):
+            warnings.warn(
+                f"{source} has full-range int8 weights, which overflow this CPU's int8 kernels "
+                "(x86 without VNNI): its probabilities can be far off. Export it again without "
+                "--int8-full-range",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         inputs = [i.name for i in self.session.get_inputs()]
         outputs = [o.name for o in self.session.get_outputs()]
         if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
