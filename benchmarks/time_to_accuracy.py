@@ -10,7 +10,8 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--augment``,
 ``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
-``--crop-schedule``); the one-cycle schedule spans ``--epochs``.
+``--crop-schedule``); the one-cycle schedule spans ``--epochs``. ``--model-arg KEY=VALUE`` passes
+network arguments as ``inception-fer train`` does (e.g. ``act=silu``).
 
 The clock starts after the data is loaded (its time is printed separately) and includes every
 epoch's validation pass and checkpoint writes: it is what a user waits for.
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 
 from _report import cpu_model
+from inception_fer.cli.train_cmd import parse_model_arg
 from inception_fer.data import load_fer
 from inception_fer.training.config import AMP_MODES, TrainConfig
 from inception_fer.training.fit import fit
@@ -34,10 +36,18 @@ from inception_fer.training.recipes import FER_RECIPE
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "data" / "fer2013"))
     parser.add_argument("--model", default="inception_fer_f")
+    parser.add_argument(
+        "--model-arg",
+        type=parse_model_arg,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="network constructor argument, as `inception-fer train` takes it (e.g. act=silu)",
+    )
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.60, 0.63, 0.65])
@@ -50,7 +60,7 @@ def main() -> None:
     parser.add_argument("--ema", type=float, help="weight-average decay (default: the recipe's)")
     parser.add_argument("--crop-schedule", help="progressive crops, e.g. 32:6,40 (default: none)")
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     started = time.perf_counter()
     data = load_fer(args.data)
@@ -66,7 +76,12 @@ def main() -> None:
     }
     recipe = {**FER_RECIPE, **overrides, "amp": args.amp}
     config = TrainConfig(
-        model=args.model, epochs=args.epochs, threads=args.threads, seed=0, **recipe
+        model=args.model,
+        model_kwargs=dict(args.model_arg),
+        epochs=args.epochs,
+        threads=args.threads,
+        seed=0,
+        **recipe,
     )
     reached: dict[float, float] = {}
     epoch_ends: list[float] = []
@@ -84,7 +99,8 @@ def main() -> None:
             if threshold not in reached and row["val_acc"] >= threshold:
                 reached[threshold] = elapsed
     total = time.perf_counter() - clock
-    print(f"\n{args.model}, {args.epochs} epochs, recipe {recipe}")
+    network = f"{args.model} {dict(args.model_arg)}" if args.model_arg else args.model
+    print(f"\n{network}, {args.epochs} epochs, recipe {recipe}")
     print("| PublicTest accuracy | first reached after (wall time) |")
     print("|---|---|")
     for threshold in args.thresholds:

@@ -1,10 +1,12 @@
-"""Smoke tests of ``benchmarks/train_throughput.py`` with tiny settings."""
+"""Smoke tests of ``benchmarks/train_throughput.py`` and ``benchmarks/time_to_accuracy.py`` with
+tiny settings."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -99,3 +101,22 @@ def test_keras_googlenet_matches_ours(tmp_path: Path):
     (row,) = json.loads(out.read_text())["results"]
     assert row["keras"]["trainable_params"] == row["ours"]["params"]
     assert row["ratio"] > 0
+
+
+@pytest.mark.usefixtures("_keep_torch_threads")
+def test_time_to_accuracy_trains_the_network_asked_for_and_reports_thresholds(
+    npy_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inception_fer.training.checkpoint import load_checkpoint
+
+    time_to_accuracy = _load("time_to_accuracy")
+    argv = ["--data", str(npy_dataset), "--model", "inception_fer_s", "--model-arg", "act=silu"]
+    argv += ["--epochs", "2", "--threads", "1", "--thresholds", "0", "1.01", "--out", str(tmp_path)]
+    time_to_accuracy.main(argv)
+    printed = capsys.readouterr().out
+    assert "inception_fer_s {'act': 'silu'}, 2 epochs" in printed
+    assert re.search(r"\| 0% \| \d+\.\d min \|", printed)  # reached after the first epoch
+    assert "| 101% | not reached |" in printed
+    model = load_checkpoint(tmp_path / "last.safetensors").model
+    assert any(isinstance(m, torch.nn.SiLU) for m in model.modules())
+    assert not any(isinstance(m, torch.nn.ReLU) for m in model.modules())

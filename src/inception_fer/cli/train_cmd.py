@@ -40,7 +40,8 @@ def _class_list(text: str) -> list[str]:
     return names
 
 
-def _model_arg(text: str) -> tuple[str, Any]:
+def parse_model_arg(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` as (key, value): VALUE parsed as JSON, else kept as a string."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
@@ -62,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--model", default=None, help=f"network name (default {_DEFAULTS.model})")
     add(
         "--model-arg",
-        type=_model_arg,
+        type=parse_model_arg,
         action="append",
         default=[],
         metavar="KEY=VALUE",
