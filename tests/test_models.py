@@ -328,13 +328,16 @@ def test_inception_fer_custom_stages() -> None:
     assert model(torch.zeros(1, 1, 16, 16)).shape == (1, 7)
 
 
-def test_inception_fer_silu_everywhere_with_the_same_weight_names() -> None:
-    relu, silu = InceptionFER(), InceptionFER(act="silu")
-    acts = [type(m) for m in silu.modules() if isinstance(m, nn.ReLU | nn.SiLU)]
-    assert acts == [nn.SiLU] * sum(isinstance(m, nn.ReLU) for m in relu.modules())
-    silu.load_state_dict(relu.state_dict())
+@pytest.mark.parametrize(("act", "layer"), [("silu", nn.SiLU), ("hardswish", nn.Hardswish)])
+def test_inception_fer_act_everywhere_with_the_same_weight_names(
+    act: str, layer: type[nn.Module]
+) -> None:
+    relu, other = InceptionFER(), InceptionFER(act=act)
+    acts = [type(m) for m in other.modules() if isinstance(m, nn.ReLU | nn.SiLU | nn.Hardswish)]
+    assert acts == [layer] * sum(isinstance(m, nn.ReLU) for m in relu.modules())
+    other.load_state_dict(relu.state_dict())
     x = torch.randn(2, 1, 48, 48)
-    assert not torch.allclose(silu.eval()(x), relu.eval()(x))
+    assert not torch.allclose(other.eval()(x), relu.eval()(x))
 
 
 def test_image_standardize_per_face() -> None:
@@ -366,7 +369,7 @@ def test_inception_fer_standardized_input_ignores_brightness_and_contrast() -> N
         ({"widths": (20, 80, 160)}, "multiples of 8"),
         ({"widths": (64, 64, 128)}, "at least 16 more"),
         ({"depths": (1, -1, 1)}, "0 or more"),
-        ({"act": "gelu"}, "act must be one of relu, silu, got 'gelu'"),
+        ({"act": "gelu"}, "act must be one of relu, silu, hardswish, got 'gelu'"),
     ],
 )
 def test_inception_fer_rejects_bad_stages(kwargs: dict[str, object], message: str) -> None:

@@ -27,7 +27,7 @@ def inception_widths(width: int) -> tuple[int, int, int, int, int, int]:
     return 2 * eighth, 2 * eighth, 3 * eighth, eighth, 2 * eighth, eighth
 
 
-ACT_LAYERS: dict[str, ActLayer] = {"relu": nn.ReLU, "silu": nn.SiLU}
+ACT_LAYERS: dict[str, ActLayer] = {"relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish}
 
 
 def _stage(in_chs: int, width: int, depth: int, act_layer: ActLayer) -> nn.Sequential:
@@ -69,8 +69,8 @@ class InceptionFER(nn.Module):
     ``depths``: per stage, the channels and the number of Inception modules after its grid
     reduction. Each stage halves the grid; ``min_input_size`` is ``2 ** len(widths)`` (one pixel
     in the last stage). ``standardize_input`` makes the network standardise each image itself
-    (``ImageStandardize``: zero mean, unit variance per face); ``act`` is ``relu`` or ``silu``
-    (every activation; SiLU has no parameters, so the weights keep their names). Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
+    (``ImageStandardize``: zero mean, unit variance per face); ``act`` is ``relu``, ``silu`` or
+    ``hardswish`` (every activation; none has parameters, so the weights keep their names). Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
 
     Registered sizes (7 classes; multiply-adds per 48x48x1 image, torchinfo ``total_mult_adds``):
 
