@@ -266,6 +266,17 @@ def test_cli_exports_int8_and_checks_it_on_held_out_train_faces(
     assert quantization["calibration_source"] == f"32 random train faces of {npy_dataset}"
 
 
+def test_cli_int8_full_range_says_so_in_its_output_and_file(
+    checkpoint: Checkpoint, npy_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = save_checkpoint(tmp_path / "model.safetensors", checkpoint.model, checkpoint.meta)
+    out = tmp_path / "m.int8.onnx"
+    argv = ["export", str(path), "-o", str(out), "--int8", "--int8-full-range"]
+    assert main([*argv, "--calibration", str(npy_dataset), "--check-faces", "0"]) == 0
+    assert "int8 (static QDQ, full-range weights)" in capsys.readouterr().out
+    assert _stored(out)["quantization"]["weight_range"] == "full"
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
