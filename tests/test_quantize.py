@@ -191,6 +191,24 @@ def test_full_range_file_warns_only_on_a_cpu_it_overflows(
 
 
 @pytest.mark.parametrize(
+    ("quantization", "saturates"),
+    [
+        ({}, False),  # a float32 file
+        ({"weights": "int8 per channel"}, True),  # written before weight_range: full range
+        ({"weights": "int8 per channel", "weight_range": "full"}, True),
+        ({"weights": "int8 per channel", "weight_range": "7-bit"}, False),
+    ],
+)
+def test_saturates_here_only_for_full_range_weights_on_cpus_without_vnni(
+    quantization: dict, saturates: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: False)
+    assert quantize.saturates_here(quantization) is saturates
+    monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: True)
+    assert quantize.saturates_here(quantization) is False
+
+
+@pytest.mark.parametrize(
     ("machine", "flags", "expected"),
     [
         ("x86_64", "fpu avx2 avx512f avx512_vnni", True),

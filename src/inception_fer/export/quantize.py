@@ -125,9 +125,11 @@ def cpu_has_vnni() -> bool | None:
 
 
 def saturates_here(quantization: dict[str, Any]) -> bool:
-    """Whether an int8 file's ``"quantization"`` metadata says full-range weights and this CPU
+    """Whether a file's ``"quantization"`` metadata (empty for float32) says full-range int8
+    weights, as every int8 file written before ``weight_range`` was recorded has, and this CPU
     is an x86 one without VNNI, whose u8 x s8 kernels overflow on them."""
-    return quantization.get("weight_range") == "full" and cpu_has_vnni() is False
+    full_range = bool(quantization) and quantization.get("weight_range", "full") == "full"
+    return full_range and cpu_has_vnni() is False
 
 
 def calibration_split(
