@@ -153,12 +153,19 @@ def _weight_extremes(data: bytes) -> tuple[int, int]:
     return int(weights.min()), int(weights.max())
 
 
-def test_weights_use_7_bits_unless_full_range_is_asked_for(checkpoint: Checkpoint) -> None:
+@pytest.fixture(scope="module")
+def reduced_and_full(checkpoint: Checkpoint) -> tuple[bytes, bytes]:
+    """The half-trained network in int8 with 7-bit (the default) and with full-range weights."""
+    fp32, (calibration, _) = onnx_model_bytes(checkpoint), make_faces(64, seed=2)
+    return quantize_onnx(fp32, calibration), quantize_onnx(fp32, calibration, reduce_range=False)
+
+
+def test_weights_use_7_bits_unless_full_range_is_asked_for(
+    reduced_and_full: tuple[bytes, bytes],
+) -> None:
     """7-bit weights (-64..64) keep ``vpmaddubsw``'s int16 sums from saturating on CPUs without
     VNNI; full-range ones reach +-127 and say so in the metadata."""
-    fp32, (calibration, _) = onnx_model_bytes(checkpoint), make_faces(64, seed=2)
-    reduced = quantize_onnx(fp32, calibration)
-    full = quantize_onnx(fp32, calibration, reduce_range=False)
+    reduced, full = reduced_and_full
     low, high = _weight_extremes(reduced)
     assert 60 <= max(-low, high) <= 64  # the 7-bit range, used
     low, high = _weight_extremes(full)
@@ -171,12 +178,9 @@ def test_weights_use_7_bits_unless_full_range_is_asked_for(checkpoint: Checkpoin
 
 @pytest.mark.parametrize("vnni", [True, False, None])
 def test_full_range_file_warns_only_on_a_cpu_it_overflows(
-    checkpoint: Checkpoint, vnni: bool | None, monkeypatch: pytest.MonkeyPatch
+    reduced_and_full: tuple[bytes, bytes], vnni: bool | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calibration, _ = make_faces(64, seed=2)
-    fp32 = onnx_model_bytes(checkpoint)
-    full = quantize_onnx(fp32, calibration, reduce_range=False)
-    reduced = quantize_onnx(fp32, calibration)
+    reduced, full = reduced_and_full
     monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: vnni)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
