@@ -17,8 +17,8 @@ a registered network (untrained weights: the speed is the same).
 ``--int8`` adds the model quantised to int8 (``inception_fer.export.quantize``), calibrated on 512
 random train faces of ``--calibration`` (default: the shared FER2013 beside the repository, where
 present), with 7-bit weights (right on every CPU) or, with ``--int8-full-range``, 8-bit ones (for
-CPUs with VNNI only). With a dataset, given or found, each backend's accuracy on its val split (FER2013's
-PublicTest, 3,589 faces) is printed too.
+CPUs with VNNI only). With a dataset, given or found, each backend's accuracy on its val split
+(FER2013's PublicTest, 3,589 faces) is printed too.
 """
 
 from __future__ import annotations

@@ -70,7 +70,8 @@ class InceptionFER(nn.Module):
     reduction. Each stage halves the grid; ``min_input_size`` is ``2 ** len(widths)`` (one pixel
     in the last stage). ``standardize_input`` makes the network standardise each image itself
     (``ImageStandardize``: zero mean, unit variance per face); ``act`` is ``relu``, ``silu`` or
-    ``hardswish`` (every activation; none has parameters, so the weights keep their names). Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
+    ``hardswish`` (every activation; none has parameters, so the weights keep their names).
+    Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
 
     Registered sizes (7 classes; multiply-adds per 48x48x1 image, torchinfo ``total_mult_adds``):
 
