@@ -89,6 +89,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--overwrite", action="store_true", help="replace a run already in --out")
     add("--epochs", type=int, help=f"number of epochs (default {_DEFAULTS.epochs})")
     add(
+        "--time-budget",
+        type=float,
+        metavar="MINUTES",
+        help="instead of --epochs: time the training steps first and train as many epochs as "
+        "fit in MINUTES of wall time on this machine (loading and validation included); the "
+        "count is saved in run.json",
+    )
+    add(
         "--batch-size",
         type=int,
         help=f"global batch size, split evenly over torchrun processes (default "
@@ -209,15 +217,20 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
-        given = [name for name in ("model", "data", "init", "classes") if getattr(args, name)]
+        names = ("model", "data", "init", "classes", "time_budget")
+        given = [name for name in names if getattr(args, name)]
         if given:
-            options = ", ".join(f"--{name}" for name in given)
+            options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
             raise InceptionFerError(f"--resume continues a saved run: do not pass {options}")
         launch = {key: getattr(args, key) for key in LAUNCH_OPTIONS if getattr(args, key)}
         result = resume(args.resume, epochs=args.epochs, quiet=args.quiet, launch=launch)
     else:
         if args.data is None:
             raise InceptionFerError("--data is required (fer2013.csv, an image folder or .npy)")
+        if args.time_budget is not None and args.epochs is not None:
+            raise InceptionFerError(
+                "--time-budget sets the number of epochs: pass --epochs or --time-budget, not both"
+            )
         config = _config_from_args(args)
         run_dir = args.out or Path("runs") / config.model
         result = fit(config, run_dir, overwrite=args.overwrite, quiet=args.quiet)

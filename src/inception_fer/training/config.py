@@ -27,11 +27,14 @@ class TrainConfig:
     validates and saves an exponential moving average of the weights with that decay per step.
     ``crop_schedule`` (e.g. ``'32:16,36:16,40'``) sets the random crop size epoch by epoch.
     ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
+    ``time_budget`` (minutes) replaces ``epochs`` by as many as fit in that wall time here
+    (``time_budget.py``); the planned count is then saved as ``epochs``.
     """
 
     model: str = "inception_fer_s"
     data: str = ""
     epochs: int = 30
+    time_budget: float | None = None
     batch_size: int = 64
     optimizer: str = "adam"
     lr: float = 1e-3
@@ -79,9 +82,10 @@ class TrainConfig:
                 self.class_weights in ("none", "balanced"),
                 f"class weights must be 'none' or 'balanced', got {self.class_weights!r}",
             ),
+            (self.val_from >= 1, f"--val-from must be an epoch (1 or more), got {self.val_from}"),
             (
-                1 <= self.val_from <= self.epochs,
-                f"--val-from must be an epoch of the run (1..{self.epochs}), got {self.val_from}",
+                self.time_budget is None or self.time_budget > 0,
+                f"--time-budget must be a positive number of minutes, got {self.time_budget}",
             ),
             (
                 self.val_from == 1 or self.schedule != "plateau",
@@ -116,22 +120,31 @@ class TrainConfig:
                 f"--augment crop={crop} is larger than the {self.input_size}x{self.input_size} "
                 "input"
             )
+        if self.crop_schedule is not None and crop:
+            raise InceptionFerError(
+                f"--crop-schedule sets the crop size of every epoch: drop crop={crop} from "
+                "--augment"
+            )
         if self.crop_schedule is not None:
-            self._check_crop_schedule(crop)
+            CropSchedule.parse(self.crop_schedule, self.input_size)
+        if self.time_budget is None:
+            self.check_epochs()
 
-    def _check_crop_schedule(self, augment_crop: int) -> None:
-        if augment_crop:
+    def check_epochs(self) -> None:
+        """Refuse an ``epochs`` that the options tied to epochs do not fit (with
+        ``time_budget``, checked once the budget has set it)."""
+        if not 1 <= self.val_from <= self.epochs:
             raise InceptionFerError(
-                f"--crop-schedule sets the crop size of every epoch: drop crop={augment_crop} "
-                "from --augment"
+                f"--val-from must be an epoch of the run (1..{self.epochs}), got {self.val_from}"
             )
-        schedule = CropSchedule.parse(str(self.crop_schedule), self.input_size)
-        staged = sum(count for _, count in schedule.stages)
-        if staged >= self.epochs:
-            raise InceptionFerError(
-                f"--crop-schedule {self.crop_schedule} has {staged} epochs before its last "
-                f"stage, but the run has {self.epochs}"
-            )
+        if self.crop_schedule is not None:
+            schedule = CropSchedule.parse(self.crop_schedule, self.input_size)
+            staged = sum(count for _, count in schedule.stages)
+            if staged >= self.epochs:
+                raise InceptionFerError(
+                    f"--crop-schedule {self.crop_schedule} has {staged} epochs before its last "
+                    f"stage, but the run has {self.epochs}"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

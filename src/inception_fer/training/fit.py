@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -60,7 +61,16 @@ from .ema import WeightAverage
 from .heads import freeze_backbone_batchnorm, parameter_groups, set_backbone_trainable
 from .history import keras_history, write_history
 from .optim import Scheduler, build_optimizer, build_scheduler
-from .run_dir import prepare_run_dir, read_run_config, update_run_config
+from .run_dir import check_run_dir, prepare_run_dir, read_run_config, update_run_config
+from .time_budget import (
+    MAX_EPOCHS,
+    available_seconds,
+    describe_plan,
+    epoch_seconds,
+    measure_costs,
+    plan_epochs,
+    too_short,
+)
 from .transfer import InitReport, init_weights
 
 AUX_LOSS_WEIGHT = 0.3
@@ -108,15 +118,54 @@ def fit(
     refused unless ``overwrite``. ``config.init`` starts from other weights (``transfer``). Under
     ``torchrun`` every process calls ``fit`` and rank 0 writes the run.
     """
+    started = time.perf_counter()
     run_path = Path(run_dir)
     with process_group(config.device, config.dist_backend) as context:
         log = log if context.is_main else _silent
-        on_main(context, lambda: prepare_run_dir(run_path, config, overwrite))
+        on_main(context, lambda: check_run_dir(run_path, overwrite))
         data = _load_data(config, data, log, context)
+        if config.time_budget is not None:
+            config = _within_budget(config, data, context, started, log)
+        on_main(context, lambda: prepare_run_dir(run_path, config, overwrite))
         trainer = Trainer(config, data, run_path, quiet, log, dist=context)
         if config.init is not None:
             trainer.initialize(config.init)
-        return trainer.run()
+        result = trainer.run()
+        if config.time_budget is not None:
+            minutes = (time.perf_counter() - started) / 60
+            log(
+                f"time budget: {len(result.rows)} epochs in {minutes:.1f} of {config.time_budget:g} min"
+            )
+        return result
+
+
+def _within_budget(
+    config: TrainConfig, data: FerData, context: DistContext, started: float, log: Logger
+) -> TrainConfig:
+    """``config`` with ``epochs`` set by its ``time_budget`` (see ``time_budget``); the
+    timing runs on a throwaway ``Trainer``, so the run itself is unchanged by it. The init
+    weights (``--init``) do not change a step's cost and are not loaded into it."""
+    budget = float(config.time_budget or 0)
+    with tempfile.TemporaryDirectory() as scratch:
+        probe_config = dataclasses.replace(config, epochs=MAX_EPOCHS)
+        probe = Trainer(probe_config, data, Path(scratch), True, _silent, dist=context)
+        costs = measure_costs(probe)
+    elapsed = time.perf_counter() - started
+    (spent,) = reduce_sums([elapsed if context.is_main else 0.0], context, probe.device)
+    available = available_seconds(budget, spent)
+    plan = plan_epochs(costs, probe.epoch_kind, probe.steps_per_epoch, config.val_from, available)
+    if plan.epochs == 0:
+        first = epoch_seconds(costs, probe.epoch_kind(0), probe.steps_per_epoch, True)
+        raise too_short(budget, available, first)
+    log(describe_plan(budget, spent, costs, plan, probe.epoch_kind(plan.epochs - 1)))
+    planned = dataclasses.replace(config, epochs=plan.epochs)
+    try:
+        planned.check_epochs()
+    except InceptionFerError as error:
+        raise InceptionFerError(
+            f"the {budget:g} min budget fits {plan.epochs} epochs here: {error}"
+        ) from None
+    return planned
 
 
 def resume(
@@ -393,15 +442,8 @@ class Trainer:
             started = time.perf_counter()
             train_loss, train_acc = self.train_epoch(epoch)
             validating = epoch + 1 >= config.val_from
-            if validating and self.recal_x is not None and not self.frozen:
-                recalibrate_batchnorm(
-                    self.evaluated_model,
-                    self.recal_x,
-                    self.meta.mean,
-                    self.meta.std,
-                    memory_format=self.memory_format,
-                    autocast=self._autocast(),
-                )
+            if validating:
+                self.recalibrate()
             seconds = time.perf_counter() - started
             val_loss, val_acc = self.validate() if validating else (math.nan, math.nan)
             if isinstance(self.scheduler, ReduceLROnPlateau):
@@ -423,7 +465,7 @@ class Trainer:
             elif validating:
                 self.epochs_since_best += 1
             if self.dist.is_main:
-                self._save(epoch + 1, row, improved)
+                self.save(epoch + 1, row, improved)
             barrier(self.dist)
             self.log(_epoch_line(row, config.epochs, improved))
         return FitResult(self.run_dir, self.rows, self.best_val_acc, self.best_epoch)
@@ -456,8 +498,7 @@ class Trainer:
         """The model as ``epoch`` trains it: backbone frozen or not, in DDP under ``torchrun``,
         compiled with ``--compile``; re-wrapped when the frozen part changes (DDP and the
         compiled graph only see the parameters that train)."""
-        config = self.config
-        frozen = config.freeze_backbone and not (0 < config.unfreeze_at <= epoch + 1)
+        frozen = self._frozen_at(epoch)
         if frozen != self.frozen:
             set_backbone_trainable(self.model, not frozen)
             self.log("backbone frozen: training the head only" if frozen else "backbone unfrozen")
@@ -467,23 +508,59 @@ class Trainer:
             if self.dist.enabled:
                 device_ids = [self.device.index] if self.device.type == "cuda" else None
                 net = DistributedDataParallel(net, device_ids=device_ids)
-            self.net = compile_module(net) if config.compile else net
+            self.net = compile_module(net) if self.config.compile else net
         return self.net
 
-    def train_epoch(self, epoch: int) -> tuple[float, float]:
-        """One pass over the training split (this process's share of it); returns the mean loss
-        and accuracy over all processes."""
-        config = self.config
+    def begin_epoch(self, epoch: int) -> nn.Module:
+        """Set up 0-based ``epoch`` (frozen backbone or not, its crop size, per-epoch seeds
+        under ``torchrun``) and return the network in training mode."""
         net = self._network(epoch)
         net.train()
         if self.frozen:
             freeze_backbone_batchnorm(self.model)
         if self.dist.enabled:
-            augment_seed, torch_seed = epoch_seeds(config.seed, epoch, self.dist.rank)
+            augment_seed, torch_seed = epoch_seeds(self.config.seed, epoch, self.dist.rank)
             self.augment_gen.manual_seed(augment_seed)
             torch.manual_seed(torch_seed)
         if self.crop_schedule is not None:
             self._set_crop(self.crop_schedule.size_at(epoch), epoch)
+        return net
+
+    def epoch_kind(self, epoch: int) -> tuple[int, bool]:
+        """What sets the cost of 0-based ``epoch``'s steps: its crop size (0 = whole images)
+        and whether the backbone is frozen."""
+        crop = self.crop_schedule.size_at(epoch) if self.crop_schedule else self.augment.config.crop
+        return crop, self._frozen_at(epoch)
+
+    def _frozen_at(self, epoch: int) -> bool:
+        config = self.config
+        return config.freeze_backbone and not (0 < config.unfreeze_at <= epoch + 1)
+
+    def train_step(self, net: nn.Module, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on the training images at ``index``; returns the loss and the
+        main logits."""
+        config = self.config
+        x = self._batch(self.train_x[index], augment=True)
+        with self._autocast():
+            loss, logits = self._loss(net(x), self.train_y[index])
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if config.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if not isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
+        return loss, logits
+
+    def train_epoch(self, epoch: int) -> tuple[float, float]:
+        """One pass over the training split (this process's share of it); returns the mean loss
+        and accuracy over all processes."""
+        config = self.config
+        net = self.begin_epoch(epoch)
         n = len(self.train_x)
         order = torch.randperm(n, generator=self.shuffle_gen)
         order = shard_indices(order, self.dist.rank, self.dist.world_size).to(self.device)
@@ -501,21 +578,8 @@ class Trainer:
         with bar, guard:
             for start in range(0, len(order), self.local_batch):
                 index = order[start : start + self.local_batch]
-                x = self._batch(self.train_x[index], augment=True)
+                loss, logits = self.train_step(net, index)
                 y = self.train_y[index]
-                with self._autocast():
-                    loss, logits = self._loss(net(x), y)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                if config.clip_grad:
-                    self.scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), config.clip_grad)
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                if not isinstance(self.scheduler, ReduceLROnPlateau):
-                    self.scheduler.step()
-                if self.average is not None:
-                    self.average.update(self.model)
                 total_loss += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
                 bar.update(len(y) * self.dist.world_size)
@@ -530,6 +594,20 @@ class Trainer:
                 "lower --lr or use --clip-grad"
             )
         return loss_sum / count, correct_sum / count
+
+    def recalibrate(self) -> None:
+        """On crop runs, re-estimate the validated weights' BatchNorm statistics on whole
+        faces (not while the backbone is frozen: its statistics stay as loaded)."""
+        if self.recal_x is None or self.frozen:
+            return
+        recalibrate_batchnorm(
+            self.evaluated_model,
+            self.recal_x,
+            self.meta.mean,
+            self.meta.std,
+            memory_format=self.memory_format,
+            autocast=self._autocast(),
+        )
 
     def _set_crop(self, size: int, epoch: int) -> None:
         if size != self.augment.config.crop:
@@ -560,7 +638,8 @@ class Trainer:
         )
         return loss_sum / count, correct_sum / count
 
-    def _save(self, epoch: int, row: dict[str, float], improved: bool) -> None:
+    def save(self, epoch: int, row: dict[str, float], improved: bool) -> None:
+        """Write the run directory's files after ``epoch`` (1-based) with its history ``row``."""
         from ..evaluation.plots import plot_curves
 
         self.meta.epoch = epoch

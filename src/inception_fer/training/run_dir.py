@@ -20,8 +20,9 @@ RUN_OUTPUTS = (
 )
 
 
-def prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool) -> None:
-    """Create ``run_dir`` for a new run; refuse one holding another run unless ``overwrite``."""
+def check_run_dir(run_dir: Path, overwrite: bool) -> list[str]:
+    """Refuse a ``run_dir`` holding another run (unless ``overwrite``) or that is not a
+    directory; return the names of the run files already in it."""
     existing = [name for name in RUN_OUTPUTS if (run_dir / name).exists()]
     if existing and not overwrite:
         raise InceptionFerError(
@@ -30,6 +31,12 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool) -> None
         )
     if run_dir.exists() and not run_dir.is_dir():
         raise InceptionFerError(f"{run_dir} exists and is not a directory")
+    return existing
+
+
+def prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool) -> None:
+    """Create ``run_dir`` for a new run (see ``check_run_dir``) and write its ``run.json``."""
+    existing = check_run_dir(run_dir, overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in existing:
         (run_dir / name).unlink()

@@ -1,0 +1,202 @@
+"""``--time-budget``: as many epochs as fit in a wall-clock budget on this machine.
+
+The same hour trains 44 epochs of ``inception_fer_f`` on a CPU with native bf16 and 18 in float32
+on an AVX2-only one (docs/experiments.md), so a recipe stated in epochs is a recipe for one kind
+of machine. With a budget, ``fit`` first builds a throwaway copy of the run (same network, batch,
+augmentation and optimizer) and times a few training steps of each kind of epoch the run will
+have (crop size, backbone frozen or not), one validation (with the BatchNorm re-estimation of crop
+runs) and one save of the run's files. The run then gets as many epochs as fit, at those costs, in
+what is left of the budget after loading the data and timing, less a safety margin for a machine
+whose speed drifts. The real run is built afterwards from the same seeds, so it trains exactly as
+a run given that number of epochs; the number is saved as ``epochs`` in ``run.json`` and
+``--resume`` continues the run with it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+from ..errors import InceptionFerError
+from .distributed import reduce_sums
+
+if TYPE_CHECKING:
+    from .fit import Trainer
+
+PROBE_SECONDS = 5.0
+"""Timed seconds (at least) per kind of epoch."""
+
+PROBE_WARMUP_STEPS = 2
+"""Untimed steps first: the first steps of a shape build kernels and allocate memory."""
+
+PROBE_MIN_STEPS = 3
+"""Timed steps (at least) per kind of epoch."""
+
+SAFETY_MARGIN = 0.03
+"""Fraction of the budget kept free: epochs of the same run vary by a few percent."""
+
+MAX_EPOCHS = 100_000
+"""Upper bound on a planned run (and the probe's schedule length)."""
+
+EpochKind = tuple[int, bool]
+"""(crop size or 0, backbone frozen): what sets the cost of an epoch's steps."""
+
+
+@dataclass(frozen=True)
+class EpochCosts:
+    """Measured seconds: one training step per kind of epoch, one validation, one save."""
+
+    step_s: dict[EpochKind, float]
+    validate_s: float
+    save_s: float
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The epochs that fit and the seconds they are expected to take."""
+
+    epochs: int
+    seconds: float
+
+
+def cost_horizon(probe: Trainer) -> int:
+    """The first 0-based epoch from which every epoch is of the same kind."""
+    config = probe.config
+    staged = sum(count for _, count in probe.crop_schedule.stages) if probe.crop_schedule else 0
+    return max(staged, config.unfreeze_at - 1 if config.freeze_backbone else 0)
+
+
+def measure_costs(probe: Trainer) -> EpochCosts:
+    """Time ``probe`` (a throwaway ``Trainer``: its weights and generators change) as the run
+    will use it; under ``torchrun`` the processes' times are averaged and rank 0's save counts."""
+    first_epoch_of: dict[EpochKind, int] = {}
+    for epoch in range(cost_horizon(probe) + 1):
+        first_epoch_of.setdefault(probe.epoch_kind(epoch), epoch)
+    kinds = list(first_epoch_of)
+    step_s = [_seconds_per_step(probe, first_epoch_of[kind]) for kind in kinds]
+    started = time.perf_counter()
+    probe.recalibrate()
+    probe.validate()
+    validate_s = time.perf_counter() - started
+    save_s = _seconds_to_save(probe) if probe.dist.is_main else 0.0
+    world = probe.dist.world_size
+    *steps, validate_total, save_main = reduce_sums(
+        [*step_s, validate_s, save_s], probe.dist, probe.device
+    )
+    return EpochCosts(
+        step_s={kind: total / world for kind, total in zip(kinds, steps, strict=True)},
+        validate_s=validate_total / world,
+        save_s=save_main,
+    )
+
+
+def _seconds_per_step(probe: Trainer, epoch: int) -> float:
+    """Seconds per training step of 0-based ``epoch``'s kind, on random training batches."""
+    net = probe.begin_epoch(epoch)
+    picker = torch.Generator().manual_seed(0)
+    n = len(probe.train_x)
+
+    def step() -> None:
+        index = torch.randint(n, (probe.local_batch,), generator=picker).to(probe.device)
+        probe.train_step(net, index)
+
+    for _ in range(PROBE_WARMUP_STEPS):
+        step()
+    _synchronize(probe.device)
+    steps, started = 0, time.perf_counter()
+    while steps < PROBE_MIN_STEPS or time.perf_counter() - started < PROBE_SECONDS:
+        step()
+        steps += 1
+    _synchronize(probe.device)
+    return (time.perf_counter() - started) / steps
+
+
+def _seconds_to_save(probe: Trainer) -> float:
+    """Seconds to write the run's files once (checkpoints, history, curves) in the probe's
+    own (scratch) run directory."""
+    row = {
+        "epoch": 1.0,
+        "train_loss": 1.0,
+        "train_acc": 0.5,
+        "val_loss": 1.0,
+        "val_acc": 0.5,
+        "lr": probe.config.lr,
+        "seconds": 1.0,
+        "images_per_s": 1.0,
+    }
+    probe.rows.append(row)
+    started = time.perf_counter()
+    probe.save(1, row, improved=True)
+    return time.perf_counter() - started
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def plan_epochs(
+    costs: EpochCosts,
+    kind_at: Callable[[int], EpochKind],
+    steps_per_epoch: int,
+    val_from: int,
+    available_s: float,
+) -> EpochPlan:
+    """The most epochs whose costs add up to at most ``available_s`` seconds: each epoch
+    trains ``steps_per_epoch`` steps of its kind (``kind_at(epoch)``, 0-based), saves, and
+    validates from 1-based epoch ``val_from`` on."""
+    seconds = 0.0
+    epochs = 0
+    while epochs < MAX_EPOCHS:
+        cost = epoch_seconds(costs, kind_at(epochs), steps_per_epoch, epochs + 1 >= val_from)
+        if seconds + cost > available_s:
+            break
+        seconds += cost
+        epochs += 1
+    return EpochPlan(epochs, seconds)
+
+
+def epoch_seconds(
+    costs: EpochCosts, kind: EpochKind, steps_per_epoch: int, validated: bool
+) -> float:
+    """Expected seconds of one epoch of ``kind``."""
+    return (
+        steps_per_epoch * costs.step_s[kind]
+        + (costs.validate_s if validated else 0.0)
+        + costs.save_s
+    )
+
+
+def available_seconds(budget_minutes: float, spent_s: float) -> float:
+    """Seconds left for epochs: the budget less the safety margin and what is already spent."""
+    return budget_minutes * 60.0 * (1.0 - SAFETY_MARGIN) - spent_s
+
+
+def describe_plan(
+    budget_minutes: float, spent_s: float, costs: EpochCosts, plan: EpochPlan, kind: EpochKind
+) -> str:
+    """One log line: what the timing found and how many epochs the budget buys."""
+    crop, frozen = kind
+    shape = f"{crop}x{crop} crops" if crop else "whole images"
+    last = f"{shape}{', backbone frozen' if frozen else ''}"
+    return (
+        f"time budget {budget_minutes:g} min: {spent_s:.0f} s to load and time; a step takes "
+        f"{1000 * costs.step_s[kind]:.0f} ms ({last}), validation {costs.validate_s:.1f} s, "
+        f"saving {costs.save_s:.1f} s: {plan.epochs} epochs, planned to end after "
+        f"{(spent_s + plan.seconds) / 60:.1f} min"
+    )
+
+
+def too_short(budget_minutes: float, available_s: float, first_epoch_s: float) -> InceptionFerError:
+    """The error for a budget that fits no epoch."""
+    return InceptionFerError(
+        f"a time budget of {budget_minutes:g} min leaves {max(available_s, 0) / 60:.1f} min "
+        f"for training after loading and timing, and one epoch takes about "
+        f"{math.ceil(first_epoch_s) / 60:.1f} min here: raise --time-budget, or train a smaller "
+        "network or on smaller crops"
+    )

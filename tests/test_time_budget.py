@@ -1,0 +1,190 @@
+"""``--time-budget``: the planning arithmetic, the timing probe, and runs planned by it."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from inception_fer.cli.main import main
+from inception_fer.errors import InceptionFerError
+from inception_fer.training import time_budget
+from inception_fer.training.fit import Trainer, fit, resume
+from inception_fer.training.time_budget import (
+    SAFETY_MARGIN,
+    EpochCosts,
+    available_seconds,
+    measure_costs,
+    plan_epochs,
+)
+from test_training import assert_same_weights, config, interrupt_after, tiny_data
+
+STEPS = 5  # tiny_data(): 70 training images in batches of 16
+
+
+def constant(kind: tuple[int, bool] = (0, False)):
+    return lambda epoch: kind
+
+
+def test_plan_fills_the_time_available() -> None:
+    costs = EpochCosts({(0, False): 0.5}, validate_s=2.0, save_s=1.0)  # 8 s per epoch
+    assert plan_epochs(costs, constant(), 10, 1, 50.0).epochs == 6
+    plan = plan_epochs(costs, constant(), 10, 1, 48.0)
+    assert (plan.epochs, plan.seconds) == (6, pytest.approx(48.0))
+    # Epochs before --val-from skip validation: 3 x 6 s + 4 x 8 s = 50 s.
+    assert plan_epochs(costs, constant(), 10, 4, 50.0).epochs == 7
+
+
+def test_plan_prices_each_kind_of_epoch() -> None:
+    costs = EpochCosts({(32, False): 1.0, (40, False): 2.0}, validate_s=0.0, save_s=0.0)
+    kind_at = lambda epoch: (32, False) if epoch < 3 else (40, False)  # noqa: E731
+    # 3 epochs of 10 s, then epochs of 20 s.
+    assert plan_epochs(costs, kind_at, 10, 1, 69.0).epochs == 4
+    assert plan_epochs(costs, kind_at, 10, 1, 70.0).epochs == 5
+
+
+def test_plan_with_no_room_is_empty() -> None:
+    costs = EpochCosts({(0, False): 1.0}, validate_s=0.0, save_s=0.0)
+    assert plan_epochs(costs, constant(), 10, 1, 9.9).epochs == 0
+    assert plan_epochs(costs, constant(), 10, 1, -5.0).epochs == 0
+
+
+def test_available_time_keeps_the_margin_and_subtracts_what_is_spent() -> None:
+    assert available_seconds(10, 30.0) == pytest.approx(600 * (1 - SAFETY_MARGIN) - 30.0)
+
+
+def test_the_probe_times_every_kind_of_epoch(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(time_budget, "PROBE_SECONDS", 0.0)
+    cfg = config(model="inception_fer_s", augment="flip", crop_schedule="32:1,40", time_budget=1)
+    probe = Trainer(cfg, tiny_data(), tmp_path, True, lambda _: None)
+    costs = measure_costs(probe)
+    assert set(costs.step_s) == {(32, False), (40, False)}
+    assert all(seconds > 0 for seconds in costs.step_s.values())
+    assert costs.validate_s > 0 and costs.save_s > 0
+    assert (tmp_path / "last.safetensors").is_file()  # the save was real, in the probe's dir
+
+    frozen = config(model="inception_fer_s", freeze_backbone=True, unfreeze_at=3, time_budget=1)
+    probe = Trainer(frozen, tiny_data(), tmp_path / "frozen", True, lambda _: None)
+    assert set(measure_costs(probe).step_s) == {(0, True), (0, False)}
+
+
+def fake_costs(step_s: float):
+    """A ``measure_costs`` that reports ``step_s`` per step of every kind, quickly."""
+
+    def measure(probe: Trainer) -> EpochCosts:
+        return EpochCosts(defaultdict(lambda: step_s), validate_s=0.0, save_s=0.0)
+
+    return measure
+
+
+def test_a_budget_run_trains_the_planned_epochs(tmp_path: Path, monkeypatch) -> None:
+    # 4 s per step x 5 steps = 20 s per epoch; one minute less the margin and the (sub-second)
+    # loading leaves room for 2.
+    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(4.0))
+    lines: list[str] = []
+    result = fit(config(time_budget=1), tmp_path / "budget", data=tiny_data(), log=lines.append)
+    assert len(result.rows) == 2
+    saved = json.loads((tmp_path / "budget" / "run.json").read_text())
+    assert (saved["epochs"], saved["time_budget"]) == (2, 1)
+    assert any("time budget 1 min" in line and ": 2 epochs" in line for line in lines)
+    assert lines[-1].startswith("time budget: 2 epochs in ")
+    # The probe leaves no trace: the run is the run given --epochs 2.
+    fit(config(epochs=2), tmp_path / "plain", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert_same_weights(
+        tmp_path / "budget" / "last.safetensors", tmp_path / "plain" / "last.safetensors"
+    )
+
+
+def test_a_budget_run_measured_for_real_is_deterministic(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(time_budget, "PROBE_SECONDS", 0.05)
+    result = fit(
+        config(time_budget=0.05),
+        tmp_path / "budget",
+        data=tiny_data(),
+        quiet=True,
+        log=lambda _: None,
+    )
+    epochs = len(result.rows)
+    assert epochs >= 1
+    assert json.loads((tmp_path / "budget" / "run.json").read_text())["epochs"] == epochs
+    fit(config(epochs=epochs), tmp_path / "plain", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert_same_weights(
+        tmp_path / "budget" / "last.safetensors", tmp_path / "plain" / "last.safetensors"
+    )
+
+
+def test_a_resumed_budget_run_keeps_its_plan(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(4.0))
+    run = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        fit(config(time_budget=1), run, data=tiny_data(), quiet=True, log=interrupt_after(1))
+    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(100.0))
+    result = resume(run, data=tiny_data(), quiet=True, log=lambda _: None)
+    assert [row["epoch"] for row in result.rows] == [1, 2]
+    fit(config(epochs=2), tmp_path / "plain", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert_same_weights(run / "last.safetensors", tmp_path / "plain" / "last.safetensors")
+
+
+def test_a_budget_too_short_for_one_epoch_is_refused_before_writing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(20.0))
+    with pytest.raises(
+        InceptionFerError, match=r"one epoch takes about 1\.7 min.*raise --time-budget"
+    ):
+        fit(
+            config(time_budget=1),
+            tmp_path / "run",
+            data=tiny_data(),
+            quiet=True,
+            log=lambda _: None,
+        )
+    assert not (tmp_path / "run").exists()
+
+
+def test_options_tied_to_epochs_are_checked_against_the_plan(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(4.0))
+    with pytest.raises(InceptionFerError, match=r"budget fits 2 epochs here: --val-from must"):
+        fit(
+            config(time_budget=1, val_from=3),
+            tmp_path / "a",
+            data=tiny_data(),
+            quiet=True,
+            log=lambda _: None,
+        )
+    with pytest.raises(
+        InceptionFerError, match=r"fits 2 epochs here: --crop-schedule 32:2,40 has 2"
+    ):
+        fit(
+            config(time_budget=1, augment="flip", crop_schedule="32:2,40"),
+            tmp_path / "b",
+            data=tiny_data(),
+            quiet=True,
+            log=lambda _: None,
+        )
+
+
+def test_budget_options_are_checked_at_once() -> None:
+    with pytest.raises(InceptionFerError, match="positive number of minutes"):
+        config(time_budget=0)
+    with pytest.raises(InceptionFerError, match="crop size 50 is outside"):
+        config(time_budget=5, augment="flip", crop_schedule="32:1,50")
+    # Without a plan yet, --val-from beyond the default epochs is not an error.
+    assert config(time_budget=5, val_from=40).val_from == 40
+
+
+def test_cli_time_budget(tmp_path: Path, npy_dataset: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(2.0))
+    run = tmp_path / "run"
+    base = ["train", "--model", "mini_xception", "--data", str(npy_dataset), "--out", str(run)]
+    base += ["--batch-size", "16", "--threads", "1", "--quiet"]
+    assert main([*base, "--time-budget", "1"]) == 0
+    # 84 images: 6 steps of 2 s per epoch, so 4 epochs in 58.2 s less the loading.
+    assert json.loads((run / "run.json").read_text())["epochs"] == 4
+    assert "time budget: 4 epochs in" in capsys.readouterr().out
+    assert main([*base, "--overwrite", "--time-budget", "1", "--epochs", "3"]) == 2
+    assert "pass --epochs or --time-budget, not both" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--time-budget", "2"]) == 2
+    assert "do not pass --time-budget" in capsys.readouterr().err
