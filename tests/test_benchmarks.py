@@ -120,3 +120,19 @@ def test_time_to_accuracy_trains_the_network_asked_for_and_reports_thresholds(
     model = load_checkpoint(tmp_path / "last.safetensors").model
     assert any(isinstance(m, torch.nn.SiLU) for m in model.modules())
     assert not any(isinstance(m, torch.nn.ReLU) for m in model.modules())
+
+
+def test_time_to_accuracy_plans_epochs_by_a_time_budget(
+    npy_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    from inception_fer.training import time_budget
+
+    monkeypatch.setattr(time_budget, "PROBE_SECONDS", 0.05)
+    time_to_accuracy = _load("time_to_accuracy")
+    argv = ["--data", str(npy_dataset), "--model", "mini_xception", "--time-budget", "0.25"]
+    argv += ["--batch-size", "16", "--threads", "1", "--out", str(tmp_path)]
+    time_to_accuracy.main(argv)
+    printed = capsys.readouterr().out
+    planned = json.loads((tmp_path / "run.json").read_text())["epochs"]
+    assert re.search(r"time budget 0\.25 min: .*: (\d+) epochs", printed).group(1) == str(planned)
+    assert f"mini_xception, {planned} epochs (--time-budget 0.25)" in printed
