@@ -133,9 +133,8 @@ def fit(
         result = trainer.run()
         if config.time_budget is not None:
             minutes = (time.perf_counter() - started) / 60
-            log(
-                f"time budget: {len(result.rows)} epochs in {minutes:.1f} of {config.time_budget:g} min"
-            )
+            spent = f"{minutes:.1f} of {config.time_budget:g} min"
+            log(f"time budget: {len(result.rows)} epochs in {spent}")
         return result
 
 
