@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -90,6 +92,7 @@ def test_a_budget_run_trains_the_planned_epochs(tmp_path: Path, monkeypatch) -> 
     assert (saved["epochs"], saved["time_budget"]) == (2, 1)
     assert any("time budget 1 min" in line and ": 2 epochs" in line for line in lines)
     assert lines[-1].startswith("time budget: 2 epochs in ")
+    assert not any(line.startswith("warning") for line in lines)  # far ahead of its plan
     # The probe leaves no trace: the run is the run given --epochs 2.
     fit(config(epochs=2), tmp_path / "plain", data=tiny_data(), quiet=True, log=lambda _: None)
     assert_same_weights(
@@ -176,15 +179,28 @@ def test_budget_options_are_checked_at_once() -> None:
 
 
 def test_cli_time_budget(tmp_path: Path, npy_dataset: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(2.0))
+    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(2.5))
     run = tmp_path / "run"
     base = ["train", "--model", "mini_xception", "--data", str(npy_dataset), "--out", str(run)]
     base += ["--batch-size", "16", "--threads", "1", "--quiet"]
     assert main([*base, "--time-budget", "1"]) == 0
-    # 84 images: 6 steps of 2 s per epoch, so 4 epochs in 58.2 s less the loading.
-    assert json.loads((run / "run.json").read_text())["epochs"] == 4
-    assert "time budget: 4 epochs in" in capsys.readouterr().out
+    # 84 images: 6 steps of 2.5 s per epoch, so 3 epochs in 55.2 s less the loading.
+    assert json.loads((run / "run.json").read_text())["epochs"] == 3
+    assert "time budget: 3 epochs in" in capsys.readouterr().out
     assert main([*base, "--overwrite", "--time-budget", "1", "--epochs", "3"]) == 2
     assert "pass --epochs or --time-budget, not both" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--time-budget", "2"]) == 2
     assert "do not pass --time-budget" in capsys.readouterr().err
+
+
+def test_a_run_falling_behind_its_budget_says_so_once(tmp_path: Path) -> None:
+    lines: list[str] = []
+    trainer = Trainer(config(epochs=3), tiny_data(), tmp_path, True, lines.append)
+    trainer.deadline = time.perf_counter()  # the budget is already spent
+    trainer.run()
+    warnings = [line for line in lines if line.startswith("warning")]
+    assert len(warnings) == 1
+    assert re.fullmatch(
+        r"warning: at \d+ s per epoch this run will end about \d+\.\d min after .*", warnings[0]
+    )
+    assert lines.index(warnings[0]) == 1  # after the first epoch's line

@@ -128,6 +128,8 @@ def fit(
             config = _within_budget(config, data, context, started, log)
         on_main(context, lambda: prepare_run_dir(run_path, config, overwrite))
         trainer = Trainer(config, data, run_path, quiet, log, dist=context)
+        if config.time_budget is not None:
+            trainer.deadline = started + 60 * config.time_budget
         if config.init is not None:
             trainer.initialize(config.init)
         result = trainer.run()
@@ -327,6 +329,8 @@ class Trainer:
         self.best_val_acc = -1.0
         self.best_epoch = 0
         self.epochs_since_best = 0
+        # time.perf_counter() by which a --time-budget run should end (None: no budget).
+        self.deadline: float | None = None
 
     def _class_weights(self) -> torch.Tensor | None:
         """``balanced``: n / (k * count) per class. The weighted loss is a mean normalised by
@@ -467,7 +471,22 @@ class Trainer:
                 self.save(epoch + 1, row, improved)
             barrier(self.dist)
             self.log(_epoch_line(row, config.epochs, improved))
+            if self.deadline is not None:
+                self._warn_if_late(time.perf_counter() - started, config.epochs - epoch - 1)
         return FitResult(self.run_dir, self.rows, self.best_val_acc, self.best_epoch)
+
+    def _warn_if_late(self, epoch_s: float, epochs_left: int) -> None:
+        """Warn once when, at the pace of the last epoch, the run would end after its deadline
+        (the machine runs slower than when the budget was planned)."""
+        assert self.deadline is not None
+        late = time.perf_counter() + epochs_left * epoch_s - self.deadline
+        if late > 0:
+            self.log(
+                f"warning: at {epoch_s:.0f} s per epoch this run will end about {late / 60:.1f} "
+                "min after its time budget (the machine is slower than when the budget was "
+                "planned)"
+            )
+            self.deadline = None
 
     def _batch(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
         x = (to_float(images) - self.meta.mean) / self.meta.std
