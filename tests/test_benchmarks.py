@@ -127,7 +127,7 @@ def test_time_to_accuracy_plans_epochs_by_a_time_budget(
 ) -> None:
     from inception_fer.training import time_budget
 
-    monkeypatch.setattr(time_budget, "PROBE_SECONDS", 0.05)
+    monkeypatch.setattr(time_budget, "PROBE_MIN_SECONDS", 0.05)
     time_to_accuracy = _load("time_to_accuracy")
     argv = ["--data", str(npy_dataset), "--model", "mini_xception", "--time-budget", "0.25"]
     argv += ["--batch-size", "16", "--threads", "1", "--out", str(tmp_path)]

@@ -15,11 +15,13 @@ from inception_fer.errors import InceptionFerError
 from inception_fer.training import time_budget
 from inception_fer.training.fit import Trainer, fit, resume
 from inception_fer.training.time_budget import (
+    PROBE_MIN_SECONDS,
     SAFETY_MARGIN,
     EpochCosts,
     available_seconds,
     measure_costs,
     plan_epochs,
+    probe_seconds,
 )
 from test_training import assert_same_weights, config, interrupt_after, tiny_data
 
@@ -57,11 +59,15 @@ def test_available_time_keeps_the_margin_and_subtracts_what_is_spent() -> None:
     assert available_seconds(10, 30.0) == pytest.approx(600 * (1 - SAFETY_MARGIN) - 30.0)
 
 
+def test_the_probe_times_one_percent_of_the_budget() -> None:
+    assert probe_seconds(60) == pytest.approx(36.0)
+    assert probe_seconds(1) == PROBE_MIN_SECONDS
+
+
 def test_the_probe_times_every_kind_of_epoch(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(time_budget, "PROBE_SECONDS", 0.0)
     cfg = config(model="inception_fer_s", augment="flip", crop_schedule="32:1,40", time_budget=1)
     probe = Trainer(cfg, tiny_data(), tmp_path, True, lambda _: None)
-    costs = measure_costs(probe)
+    costs = measure_costs(probe, 0.0)
     assert set(costs.step_s) == {(32, False), (40, False)}
     assert all(seconds > 0 for seconds in costs.step_s.values())
     assert costs.validate_s > 0 and costs.save_s > 0
@@ -69,13 +75,13 @@ def test_the_probe_times_every_kind_of_epoch(tmp_path: Path, monkeypatch) -> Non
 
     frozen = config(model="inception_fer_s", freeze_backbone=True, unfreeze_at=3, time_budget=1)
     probe = Trainer(frozen, tiny_data(), tmp_path / "frozen", True, lambda _: None)
-    assert set(measure_costs(probe).step_s) == {(0, True), (0, False)}
+    assert set(measure_costs(probe, 0.0).step_s) == {(0, True), (0, False)}
 
 
 def fake_costs(step_s: float):
     """A ``measure_costs`` that reports ``step_s`` per step of every kind, quickly."""
 
-    def measure(probe: Trainer) -> EpochCosts:
+    def measure(probe: Trainer, seconds: float) -> EpochCosts:
         return EpochCosts(defaultdict(lambda: step_s), validate_s=0.0, save_s=0.0)
 
     return measure
@@ -101,7 +107,7 @@ def test_a_budget_run_trains_the_planned_epochs(tmp_path: Path, monkeypatch) -> 
 
 
 def test_a_budget_run_measured_for_real_is_deterministic(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(time_budget, "PROBE_SECONDS", 0.05)
+    monkeypatch.setattr(time_budget, "PROBE_MIN_SECONDS", 0.05)
     result = fit(
         config(time_budget=0.05),
         tmp_path / "budget",

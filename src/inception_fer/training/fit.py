@@ -69,6 +69,7 @@ from .time_budget import (
     epoch_seconds,
     measure_costs,
     plan_epochs,
+    probe_seconds,
     too_short,
 )
 from .transfer import InitReport, init_weights
@@ -150,7 +151,7 @@ def _within_budget(
     with tempfile.TemporaryDirectory() as scratch:
         probe_config = dataclasses.replace(config, epochs=MAX_EPOCHS)
         probe = Trainer(probe_config, data, Path(scratch), True, _silent, dist=context)
-        costs = measure_costs(probe)
+        costs = measure_costs(probe, probe_seconds(budget))
     elapsed = time.perf_counter() - started
     (spent,) = reduce_sums([elapsed if context.is_main else 0.0], context, probe.device)
     available = available_seconds(budget, spent)

@@ -28,8 +28,10 @@ from .distributed import reduce_sums
 if TYPE_CHECKING:
     from .fit import Trainer
 
-PROBE_SECONDS = 5.0
-"""Timed seconds (at least) per kind of epoch."""
+PROBE_MIN_SECONDS = 5.0
+PROBE_BUDGET_FRACTION = 0.01
+"""Timed seconds per kind of epoch: 1 % of the budget (36 s of an hour), at least 5 s. A few
+seconds of steps on a shared machine mis-predicted a long run's epochs by 7 to 19 %."""
 
 PROBE_WARMUP_STEPS = 2
 """Untimed steps first: the first steps of a shape build kernels and allocate memory."""
@@ -37,10 +39,10 @@ PROBE_WARMUP_STEPS = 2
 PROBE_MIN_STEPS = 3
 """Timed steps (at least) per kind of epoch."""
 
-SAFETY_MARGIN = 0.08
-"""Fraction of the budget kept free. On this project's shared 2-core machine the epochs of a
-one-hour run took 4-16 % longer than the probe's seconds of steps predicted, slowing as the run
-went on (docs/experiments.md); a run that still falls behind warns once."""
+SAFETY_MARGIN = 0.10
+"""Fraction of the budget kept free. On this project's shared 2-core machine the epochs of two
+one-hour runs took 7 % and 19 % longer than 5 s of timed steps predicted (docs/experiments.md);
+a run that still falls behind its budget warns once."""
 
 MAX_EPOCHS = 100_000
 """Upper bound on a planned run (and the probe's schedule length)."""
@@ -73,14 +75,20 @@ def cost_horizon(probe: Trainer) -> int:
     return max(staged, config.unfreeze_at - 1 if config.freeze_backbone else 0)
 
 
-def measure_costs(probe: Trainer) -> EpochCosts:
+def probe_seconds(budget_minutes: float) -> float:
+    """Seconds of timed steps per kind of epoch for a budget of ``budget_minutes``."""
+    return max(PROBE_MIN_SECONDS, PROBE_BUDGET_FRACTION * 60.0 * budget_minutes)
+
+
+def measure_costs(probe: Trainer, seconds: float) -> EpochCosts:
     """Time ``probe`` (a throwaway ``Trainer``: its weights and generators change) as the run
-    will use it; under ``torchrun`` the processes' times are averaged and rank 0's save counts."""
+    will use it, for ``seconds`` (at least) per kind of epoch; under ``torchrun`` the
+    processes' times are averaged and rank 0's save counts."""
     first_epoch_of: dict[EpochKind, int] = {}
     for epoch in range(cost_horizon(probe) + 1):
         first_epoch_of.setdefault(probe.epoch_kind(epoch), epoch)
     kinds = list(first_epoch_of)
-    step_s = [_seconds_per_step(probe, first_epoch_of[kind]) for kind in kinds]
+    step_s = [_seconds_per_step(probe, first_epoch_of[kind], seconds) for kind in kinds]
     started = time.perf_counter()
     probe.recalibrate()
     probe.validate()
@@ -97,7 +105,7 @@ def measure_costs(probe: Trainer) -> EpochCosts:
     )
 
 
-def _seconds_per_step(probe: Trainer, epoch: int) -> float:
+def _seconds_per_step(probe: Trainer, epoch: int, seconds: float) -> float:
     """Seconds per training step of 0-based ``epoch``'s kind, on random training batches."""
     net = probe.begin_epoch(epoch)
     picker = torch.Generator().manual_seed(0)
@@ -111,7 +119,7 @@ def _seconds_per_step(probe: Trainer, epoch: int) -> float:
         step()
     _synchronize(probe.device)
     steps, started = 0, time.perf_counter()
-    while steps < PROBE_MIN_STEPS or time.perf_counter() - started < PROBE_SECONDS:
+    while steps < PROBE_MIN_STEPS or time.perf_counter() - started < seconds:
         step()
         steps += 1
     _synchronize(probe.device)
