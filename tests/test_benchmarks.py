@@ -128,11 +128,14 @@ def test_time_to_accuracy_plans_epochs_by_a_time_budget(
     from inception_fer.training import time_budget
 
     monkeypatch.setattr(time_budget, "PROBE_MIN_SECONDS", 0.05)
+    monkeypatch.setattr(time_budget, "MAX_EPOCHS", 2)  # a minute holds more: stop at 2
     time_to_accuracy = _load("time_to_accuracy")
-    argv = ["--data", str(npy_dataset), "--model", "mini_xception", "--time-budget", "0.25"]
+    argv = ["--data", str(npy_dataset), "--model", "mini_xception", "--time-budget", "1"]
     argv += ["--batch-size", "16", "--threads", "1", "--out", str(tmp_path)]
     time_to_accuracy.main(argv)
     printed = capsys.readouterr().out
     planned = json.loads((tmp_path / "run.json").read_text())["epochs"]
-    assert re.search(r"time budget 0\.25 min: .*: (\d+) epochs", printed).group(1) == str(planned)
-    assert f"mini_xception, {planned} epochs (--time-budget 0.25)" in printed
+    assert (
+        re.search(r"time budget 1 min: .*: (\d+) epochs", printed).group(1) == str(planned) == "2"
+    )
+    assert f"mini_xception, {planned} epochs (--time-budget 1)" in printed

@@ -108,15 +108,16 @@ def test_a_budget_run_trains_the_planned_epochs(tmp_path: Path, monkeypatch) -> 
 
 def test_a_budget_run_measured_for_real_is_deterministic(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(time_budget, "PROBE_MIN_SECONDS", 0.05)
+    monkeypatch.setattr(time_budget, "MAX_EPOCHS", 3)  # a minute holds more: stop at 3
     result = fit(
-        config(time_budget=0.05),
+        config(time_budget=1),
         tmp_path / "budget",
         data=tiny_data(),
         quiet=True,
         log=lambda _: None,
     )
     epochs = len(result.rows)
-    assert epochs >= 1
+    assert epochs == 3
     assert json.loads((tmp_path / "budget" / "run.json").read_text())["epochs"] == epochs
     fit(config(epochs=epochs), tmp_path / "plain", data=tiny_data(), quiet=True, log=lambda _: None)
     assert_same_weights(

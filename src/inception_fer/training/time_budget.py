@@ -14,7 +14,6 @@ a run given that number of epochs; the number is saved as ``epochs`` in ``run.js
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -205,8 +204,12 @@ def describe_plan(
 def too_short(budget_minutes: float, available_s: float, first_epoch_s: float) -> InceptionFerError:
     """The error for a budget that fits no epoch."""
     return InceptionFerError(
-        f"a time budget of {budget_minutes:g} min leaves {max(available_s, 0) / 60:.1f} min "
-        f"for training after loading and timing, and one epoch takes about "
-        f"{math.ceil(first_epoch_s) / 60:.1f} min here: raise --time-budget, or train a smaller "
-        "network or on smaller crops"
+        f"a time budget of {budget_minutes:g} min leaves {_duration(max(available_s, 0.0))} for "
+        f"training after loading and timing, and one epoch takes about "
+        f"{_duration(first_epoch_s)} here: raise --time-budget, or train a smaller network or "
+        "on smaller crops"
     )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
