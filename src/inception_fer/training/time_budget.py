@@ -3,8 +3,8 @@
 The same hour trains 44 epochs of ``inception_fer_f`` on a CPU with native bf16 and 18 in float32
 on an AVX2-only one (docs/experiments.md), so a recipe stated in epochs is a recipe for one kind
 of machine. With a budget, ``fit`` first builds a throwaway copy of the run (same network, batch,
-augmentation and optimizer) and times a few training steps of each kind of epoch the run will
-have (crop size, backbone frozen or not), one validation (with the BatchNorm re-estimation of crop
+augmentation and optimizer) and times training steps of each kind of epoch the run will have
+(crop size, backbone frozen or not; 1 % of the budget each, at least 5 s), one validation (with the BatchNorm re-estimation of crop
 runs) and one save of the run's files. The run then gets as many epochs as fit, at those costs, in
 what is left of the budget after loading the data and timing, less a safety margin for a machine
 whose speed drifts. The real run is built afterwards from the same seeds, so it trains exactly as
@@ -67,7 +67,7 @@ class EpochPlan:
     seconds: float
 
 
-def cost_horizon(probe: Trainer) -> int:
+def _cost_horizon(probe: Trainer) -> int:
     """The first 0-based epoch from which every epoch is of the same kind."""
     config = probe.config
     staged = sum(count for _, count in probe.crop_schedule.stages) if probe.crop_schedule else 0
@@ -84,7 +84,7 @@ def measure_costs(probe: Trainer, seconds: float) -> EpochCosts:
     will use it, for ``seconds`` (at least) per kind of epoch; under ``torchrun`` the
     processes' times are averaged and rank 0's save counts."""
     first_epoch_of: dict[EpochKind, int] = {}
-    for epoch in range(cost_horizon(probe) + 1):
+    for epoch in range(_cost_horizon(probe) + 1):
         first_epoch_of.setdefault(probe.epoch_kind(epoch), epoch)
     kinds = list(first_epoch_of)
     step_s = [_seconds_per_step(probe, first_epoch_of[kind], seconds) for kind in kinds]
