@@ -90,7 +90,7 @@ def fake_costs(step_s: float):
 def test_a_budget_run_trains_the_planned_epochs(tmp_path: Path, monkeypatch) -> None:
     # 4 s per step x 5 steps = 20 s per epoch; one minute less the margin and the (sub-second)
     # loading leaves room for 2.
-    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(4.0))
+    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(4.0))
     lines: list[str] = []
     result = fit(config(time_budget=1), tmp_path / "budget", data=tiny_data(), log=lines.append)
     assert len(result.rows) == 2
@@ -126,11 +126,11 @@ def test_a_budget_run_measured_for_real_is_deterministic(tmp_path: Path, monkeyp
 
 
 def test_a_resumed_budget_run_keeps_its_plan(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(4.0))
+    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(4.0))
     run = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         fit(config(time_budget=1), run, data=tiny_data(), quiet=True, log=interrupt_after(1))
-    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(100.0))
+    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(100.0))
     result = resume(run, data=tiny_data(), quiet=True, log=lambda _: None)
     assert [row["epoch"] for row in result.rows] == [1, 2]
     fit(config(epochs=2), tmp_path / "plain", data=tiny_data(), quiet=True, log=lambda _: None)
@@ -140,7 +140,7 @@ def test_a_resumed_budget_run_keeps_its_plan(tmp_path: Path, monkeypatch) -> Non
 def test_a_budget_too_short_for_one_epoch_is_refused_before_writing(
     tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(20.0))
+    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(20.0))
     with pytest.raises(
         InceptionFerError, match=r"one epoch takes about 1\.7 min.*raise --time-budget"
     ):
@@ -155,7 +155,7 @@ def test_a_budget_too_short_for_one_epoch_is_refused_before_writing(
 
 
 def test_options_tied_to_epochs_are_checked_against_the_plan(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(4.0))
+    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(4.0))
     with pytest.raises(InceptionFerError, match=r"budget fits 2 epochs here: --val-from must"):
         fit(
             config(time_budget=1, val_from=3),
@@ -186,7 +186,7 @@ def test_budget_options_are_checked_at_once() -> None:
 
 
 def test_cli_time_budget(tmp_path: Path, npy_dataset: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("inception_fer.training.fit.measure_costs", fake_costs(2.5))
+    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(2.5))
     run = tmp_path / "run"
     base = ["train", "--model", "mini_xception", "--data", str(npy_dataset), "--out", str(run)]
     base += ["--batch-size", "16", "--threads", "1", "--quiet"]

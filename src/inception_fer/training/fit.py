@@ -62,16 +62,7 @@ from .heads import freeze_backbone_batchnorm, parameter_groups, set_backbone_tra
 from .history import keras_history, write_history
 from .optim import Scheduler, build_optimizer, build_scheduler
 from .run_dir import check_run_dir, prepare_run_dir, read_run_config, update_run_config
-from .time_budget import (
-    MAX_EPOCHS,
-    available_seconds,
-    describe_plan,
-    epoch_seconds,
-    measure_costs,
-    plan_epochs,
-    probe_seconds,
-    too_short,
-)
+from .time_budget import MAX_EPOCHS, plan_budget
 from .transfer import InitReport, init_weights
 
 AUX_LOSS_WEIGHT = 0.3
@@ -151,15 +142,8 @@ def _within_budget(
     with tempfile.TemporaryDirectory() as scratch:
         probe_config = dataclasses.replace(config, epochs=MAX_EPOCHS)
         probe = Trainer(probe_config, data, Path(scratch), True, _silent, dist=context)
-        costs = measure_costs(probe, probe_seconds(budget))
-    elapsed = time.perf_counter() - started
-    (spent,) = reduce_sums([elapsed if context.is_main else 0.0], context, probe.device)
-    available = available_seconds(budget, spent)
-    plan = plan_epochs(costs, probe.epoch_kind, probe.steps_per_epoch, config.val_from, available)
-    if plan.epochs == 0:
-        first = epoch_seconds(costs, probe.epoch_kind(0), probe.steps_per_epoch, True)
-        raise too_short(budget, available, first)
-    log(describe_plan(budget, spent, costs, plan, probe.epoch_kind(plan.epochs - 1)))
+        plan = plan_budget(probe, budget, started)
+    log(plan.description)
     planned = dataclasses.replace(config, epochs=plan.epochs)
     try:
         planned.check_epochs()

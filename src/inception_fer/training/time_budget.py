@@ -14,6 +14,7 @@ a run given that number of epochs; the number is saved as ``epochs`` in ``run.js
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,10 +62,30 @@ class EpochCosts:
 
 @dataclass(frozen=True)
 class EpochPlan:
-    """The epochs that fit and the seconds they are expected to take."""
+    """The epochs that fit, the seconds they are expected to take, and (from ``plan_budget``)
+    the log line that explains them."""
 
     epochs: int
     seconds: float
+    description: str = ""
+
+
+def plan_budget(probe: Trainer, budget_minutes: float, started: float) -> EpochPlan:
+    """Time ``probe`` (see ``measure_costs``) and plan the epochs that fit in ``budget_minutes``
+    counted from ``time.perf_counter()`` value ``started`` (rank 0's clock under ``torchrun``,
+    so every process plans the same); a budget that fits no epoch is refused."""
+    costs = measure_costs(probe, probe_seconds(budget_minutes))
+    elapsed = time.perf_counter() - started
+    (spent,) = reduce_sums([elapsed if probe.dist.is_main else 0.0], probe.dist, probe.device)
+    available = available_seconds(budget_minutes, spent)
+    plan = plan_epochs(
+        costs, probe.epoch_kind, probe.steps_per_epoch, probe.config.val_from, available
+    )
+    if plan.epochs == 0:
+        first = epoch_seconds(costs, probe.epoch_kind(0), probe.steps_per_epoch, True)
+        raise _too_short(budget_minutes, available, first)
+    line = _describe(budget_minutes, spent, costs, plan, probe.epoch_kind(plan.epochs - 1))
+    return dataclasses.replace(plan, description=line)
 
 
 def _cost_horizon(probe: Trainer) -> int:
@@ -186,7 +207,7 @@ def available_seconds(budget_minutes: float, spent_s: float) -> float:
     return budget_minutes * 60.0 * (1.0 - SAFETY_MARGIN) - spent_s
 
 
-def describe_plan(
+def _describe(
     budget_minutes: float, spent_s: float, costs: EpochCosts, plan: EpochPlan, kind: EpochKind
 ) -> str:
     """One log line: what the timing found and how many epochs the budget buys."""
@@ -201,7 +222,9 @@ def describe_plan(
     )
 
 
-def too_short(budget_minutes: float, available_s: float, first_epoch_s: float) -> InceptionFerError:
+def _too_short(
+    budget_minutes: float, available_s: float, first_epoch_s: float
+) -> InceptionFerError:
     """The error for a budget that fits no epoch."""
     return InceptionFerError(
         f"a time budget of {budget_minutes:g} min leaves {_duration(max(available_s, 0.0))} for "
