@@ -5,7 +5,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --tar
 export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 INCEPTION_FER_CACHE=/tmp/ifcache
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
-python3 .devdata/unpack.py .devdata/fer_jpegs.npz /tmp/fer2013
+python3 experiments/devdata.py unpack .devdata/fer_jpegs.npz /tmp/fer2013
 python3 -c "from inception_fer.data import load_fer; d=load_fer('/tmp/fer2013'); print(len(d.train), len(d.val))"
 mkdir -p "$OUT/logs" "$OUT/runs"
 limit=${SWEEP_SECONDS:-480}
