@@ -17,6 +17,8 @@ def pack(folder: Path, archive: Path) -> None:
     """Every file under ``folder``: one byte blob, the end offset of each file, and the files'
     relative paths (one per line); stored uncompressed (JPEGs do not compress)."""
     files = sorted(path for path in folder.rglob("*") if path.is_file())
+    if not files:
+        raise SystemExit(f"no files under {folder}")
     contents = [path.read_bytes() for path in files]
     names = "\n".join(str(path.relative_to(folder)) for path in files)
     archive.parent.mkdir(parents=True, exist_ok=True)
