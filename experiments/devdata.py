@@ -22,12 +22,14 @@ def pack(folder: Path, archive: Path) -> None:
     contents = [path.read_bytes() for path in files]
     names = "\n".join(str(path.relative_to(folder)) for path in files)
     archive.parent.mkdir(parents=True, exist_ok=True)
+    partial = archive.with_name(archive.name + ".partial.npz")
     np.savez(
-        archive,
+        partial,
         blob=np.frombuffer(b"".join(contents), dtype=np.uint8),
         ends=np.cumsum([len(content) for content in contents]),
         names=np.frombuffer(names.encode(), dtype=np.uint8),
     )
+    partial.replace(archive)
     print(f"packed {len(files)} files into {archive}")
 
 
