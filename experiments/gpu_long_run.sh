@@ -84,4 +84,8 @@ for name in sys.argv[2:]:
           + ", ".join(f"{mode} {acc:.4f}" for mode, acc in tta.items()))
 PY
 tar -czf "$OUT/logs.tar.gz" -C "$runs" logs
-for name in "$@"; do echo "== $name"; grep -m1 "time budget" "$runs/logs/$name.log"; tail -n 2 "$runs/logs/$name.log"; done
+for name in "$@"; do
+  echo "== $name"
+  grep -m1 "time budget" "$runs/logs/$name.log"
+  tail -n 2 "$runs/logs/$name.log"
+done
