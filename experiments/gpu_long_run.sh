@@ -29,6 +29,8 @@ run_args() {
   esac
 }
 
+for name in "$@"; do run_args "$name" >/dev/null || exit 2; done
+
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 INCEPTION_FER_CACHE=/tmp/ifcache
 if [ "$device" != cpu ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
@@ -43,7 +45,7 @@ print('train', len(d.train.labels), 'val', len(d.val.labels))" || exit 1
 mkdir -p "$runs/logs"
 limit=$(python3 -c "print(int($budget * 60 + 90))")
 for name in "$@"; do
-  read -r -a args <<<"$(run_args "$name")" || exit 2
+  read -r -a args <<<"$(run_args "$name")"
   echo "$name: train ${args[*]} ${recipe[*]} --amp $amp" >"$runs/logs/$name.log"
   timeout "$limit" python3 -m inception_fer train --data "$data" "${args[@]}" "${recipe[@]}" \
     --threads "$threads" --amp "$amp" --device "$device" --quiet "${extra[@]}" \
