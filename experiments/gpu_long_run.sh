@@ -2,8 +2,9 @@
 # One prepared device call for issue #4's GPU runs: unpack FER2013, train the named runs below in
 # parallel processes on the one GPU (the --time-budget runs' probes time their steps as they run
 # side by side), then evaluate each best checkpoint (best PublicTest epoch) with TTA
-# none/flip/shift. Under $OUT: NAME.safetensors per run and logs.tar.gz (logs, histories,
-# reports) -- the device tool returns at most 8 files.
+# none/flip/shift. A run's own options come after the shared recipe, so they override it. Under
+# $OUT: NAME.safetensors per run and logs.tar.gz (logs, histories, reports) -- the device tool
+# returns at most 8 files.
 #   BUDGET_MINUTES=7 bash experiments/gpu_long_run.sh l-relu l-silu f-silu44
 # Local dry run (a tiny network on the CPU): OUT=/tmp/out DEVICE=cpu AMP=none THREADS=1 \
 #   BUDGET_MINUTES=1.5 EXTRA_ARGS='--model inception_fer_s --model-arg stem_width=8
@@ -24,6 +25,8 @@ run_args() {
   case "$1" in
     l-relu) echo "--model inception_fer_l --time-budget $budget --model-arg act=relu" ;;
     l-silu) echo "--model inception_fer_l --time-budget $budget --model-arg act=silu" ;;
+    l-silu-b512) echo "--model inception_fer_l --time-budget $budget --model-arg act=silu \
+--batch-size 512 --lr 6e-3" ;;
     f-silu44) echo "--model inception_fer_f --epochs 44 --model-arg act=silu" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
   esac
@@ -46,9 +49,9 @@ mkdir -p "$runs/logs"
 limit=$(python3 -c "print(int($budget * 60 + 90))")
 for name in "$@"; do
   read -r -a args <<<"$(run_args "$name")"
-  echo "$name: train ${args[*]} ${recipe[*]} --amp $amp" >"$runs/logs/$name.log"
-  timeout "$limit" python3 -m inception_fer train --data "$data" "${args[@]}" "${recipe[@]}" \
-    --threads "$threads" --amp "$amp" --device "$device" --quiet "${extra[@]}" \
+  echo "$name: train ${recipe[*]} --amp $amp ${args[*]}" >"$runs/logs/$name.log"
+  timeout "$limit" python3 -m inception_fer train --data "$data" "${recipe[@]}" \
+    --threads "$threads" --amp "$amp" --device "$device" --quiet "${args[@]}" "${extra[@]}" \
     --out "$runs/$name" >>"$runs/logs/$name.log" 2>&1 &
 done
 wait
