@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from torch import nn
 
 from inception_fer.errors import DataError, InceptionFerError
+from inception_fer.evaluation import predict_probs
 from inception_fer.export import export_onnx, onnx_model_bytes
 from inception_fer.faces import FaceDetector, create_detector
 from inception_fer.inference import EmotionRecognizer
@@ -41,6 +43,18 @@ def detector() -> FaceDetector:
 @pytest.fixture(scope="module")
 def checkpoint() -> Checkpoint:
     return resolve_checkpoint("default")
+
+
+def test_torch_backend_folds_batchnorm_and_leaves_the_checkpoint_as_it_was(
+    checkpoint: Checkpoint,
+) -> None:
+    backend = TorchBackend(checkpoint)
+    assert not any(isinstance(layer, nn.BatchNorm2d) for layer in backend.model.modules())
+    assert any(isinstance(layer, nn.BatchNorm2d) for layer in checkpoint.model.modules())
+    crops = np.random.default_rng(0).integers(0, 256, size=(5, 48, 48), dtype=np.uint8)
+    meta = checkpoint.meta
+    expected = predict_probs(checkpoint.model, crops, mean=meta.mean, std=meta.std, tta="flip")
+    np.testing.assert_allclose(backend.predict_probs(crops, tta="flip"), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("tta", ["none", "flip", "tencrop", "shift"])

@@ -25,6 +25,7 @@ from inception_fer.evaluation import (
     tta_views,
     write_report_json,
 )
+from inception_fer.evaluation.tta import predict_placed
 
 # --- metrics ----------------------------------------------------------------------------------
 
@@ -235,6 +236,22 @@ def test_predict_probs_normalises_batches_and_keeps_order() -> None:
     # (N, 1, H, W) tensor input gives the same as (N, H, W) numpy input
     tensor_probs = predict_probs(model, torch.from_numpy(images)[:, None], mean=0.5, std=0.25)
     np.testing.assert_allclose(tensor_probs, whole, atol=1e-6)
+
+
+def test_predict_placed_matches_predict_probs_and_runs_the_model_as_it_is() -> None:
+    images = np.random.default_rng(1).integers(0, 256, size=(5, 8, 8), dtype=np.uint8)
+    model = LeftRight().eval()
+    options = {"mean": 0.5, "std": 0.25, "tta": "flip"}
+    placed = predict_placed(model, images, batch_size=2, **options)
+    np.testing.assert_allclose(placed, predict_probs(model, images, **options), atol=1e-6)
+    assert not model.training and not any(model.saw_training)
+    model.train()  # predict_placed leaves the mode to its caller
+    predict_placed(model, images, **options)
+    assert model.saw_training[-1] and model.training
+    with pytest.raises(InceptionFerError, match="batch_size"):
+        predict_placed(model, images, mean=0.5, std=0.25, batch_size=0)
+    with pytest.raises(InceptionFerError, match="unknown TTA mode"):
+        predict_placed(model, images, mean=0.5, std=0.25, tta="zoom")
 
 
 Output = namedtuple("Output", ["logits", "aux"])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..data import load_fer
 from ..errors import InceptionFerError
+from ..models.fold_bn import fold_batchnorm
 from ..training.checkpoint import load_checkpoint
 from ..training.fit import resolve_device
 from .metrics import ClassificationReport, classification_report
@@ -49,7 +50,7 @@ def evaluate_checkpoint(
     if len(part) == 0:
         raise InceptionFerError(f"the {split!r} split of {data} is empty")
     probs = predict_probs(
-        loaded.model,
+        fold_batchnorm(loaded.model),
         part.images,
         mean=meta.mean,
         std=meta.std,

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..data import load_fer
 from ..inference.recognizer import ModelSpec, resolve_checkpoint
+from ..models.fold_bn import fold_batchnorm
 from ..summary import count_mult_adds
 from .metrics import classification_report
 from .tta import predict_probs
@@ -90,15 +91,16 @@ def model_row(
     in_chans = int(meta.model_kwargs.get("in_chans", 1))
     params = sum(p.numel() for p in model.parameters())
     macs = count_mult_adds(model, meta.input_size, in_chans)
+    inference = fold_batchnorm(model)  # what `predict` runs
     accuracy = {}
     if data is not None:
         fer = load_fer(data, image_size=meta.input_size, classes=meta.class_names)
         images = np.repeat(fer.val.images[:, None], in_chans, axis=1)
         for mode in tta_modes:
-            probs = predict_probs(model, images, mean=meta.mean, std=meta.std, tta=mode)
+            probs = predict_probs(inference, images, mean=meta.mean, std=meta.std, tta=mode)
             report = classification_report(fer.val.labels, probs, meta.class_names)
             accuracy[mode] = round(report.accuracy, 4)
-    latency, throughput = measure_speed(model, meta.input_size, in_chans, batch_size, seconds)
+    latency, throughput = measure_speed(inference, meta.input_size, in_chans, batch_size, seconds)
     return ModelRow(
         str(spec), meta.model_name, params, macs, latency, throughput, batch_size, accuracy
     )
