@@ -3,7 +3,8 @@
 In eval mode a BatchNorm layer is a fixed per-channel scale and shift, which the preceding
 convolution's weights and bias can absorb: the network computes the same function (to float
 rounding) with one layer fewer per convolution. On 2 AVX2 cores the shipped ``inception_fer_f``
-predicts 1.25-1.3x as many faces per second in PyTorch this way (README, "Inference speed").
+ran 1.2-1.3x as many faces per second at batch 256 in PyTorch this way (docs/experiments.md,
+twelfth session).
 """
 
 from __future__ import annotations
@@ -13,17 +14,20 @@ import copy
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+Place = tuple[nn.Sequential, int, nn.Conv2d]
+"""A convolution and where it sits: (its container, its index there, the convolution)."""
 
-def _last_convolution(module: nn.Module) -> tuple[nn.Sequential, int, nn.Conv2d] | None:
-    """The convolution that ends ``module`` and where it sits, (container, index, conv), when
-    ``module`` is an ``nn.Sequential`` ending in a ``Conv2d`` (nested ones too: a separable
-    convolution's pointwise half); None otherwise."""
-    if not isinstance(module, nn.Sequential) or len(module) == 0:
-        return None
-    last = module[-1]
-    if isinstance(last, nn.Conv2d):
-        return module, len(module) - 1, last
-    return _last_convolution(last)
+
+def _convolution_ending(container: nn.Sequential, index: int) -> Place | None:
+    """The ``Conv2d`` that ``container[index]`` ends with: the item itself, or the last of a
+    ``Sequential`` item (nested ones too: a separable convolution's pointwise half); None when
+    it ends with something else."""
+    item = container[index]
+    if isinstance(item, nn.Conv2d):
+        return container, index, item
+    if isinstance(item, nn.Sequential) and len(item) > 0:
+        return _convolution_ending(item, len(item) - 1)
+    return None
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -40,11 +44,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
             norm = module[index]
             if not isinstance(norm, nn.BatchNorm2d) or norm.running_mean is None:
                 continue
-            previous = module[index - 1]
-            if isinstance(previous, nn.Conv2d):
-                place: tuple[nn.Sequential, int, nn.Conv2d] | None = (module, index - 1, previous)
-            else:
-                place = _last_convolution(previous)
+            place = _convolution_ending(module, index - 1)
             if place is None:
                 continue
             container, position, conv = place
