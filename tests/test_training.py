@@ -25,8 +25,8 @@ from inception_fer.evaluation.evaluate import evaluate_checkpoint
 from inception_fer.models.mini_xception import MiniXception
 from inception_fer.training.checkpoint import load_checkpoint
 from inception_fer.training.config import TrainConfig
-from inception_fer.training.fit import fit, resume
-from inception_fer.training.optim import build_optimizer, build_scheduler
+from inception_fer.training.fit import Trainer, fit, resume
+from inception_fer.training.optim import build_optimizer, build_scheduler, exempt_norm_and_bias
 
 MODEL = "mini_xception"
 
@@ -311,6 +311,66 @@ def test_cosine_schedule_warms_up_then_decays() -> None:
     assert max(rates) == pytest.approx(1.0)
     assert rates[9] == pytest.approx(1.0)
     assert rates[-1] < 0.01
+
+
+def test_exempt_norm_and_bias_keeps_one_dimensional_parameters_from_decay() -> None:
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(), torch.nn.Linear(4, 2)
+    )
+    groups = exempt_norm_and_bias(
+        [
+            {"params": list(model[:2].parameters()), "lr": 1.0},
+            {"params": list(model[3].parameters()), "lr": 10.0},
+        ]
+    )
+    assert [(g["lr"], [p.ndim for p in g["params"]]) for g in groups] == [
+        (1.0, [4]),
+        (1.0, [1, 1, 1]),
+        (10.0, [2]),
+        (10.0, [1]),
+    ]
+    assert [g.get("weight_decay") for g in groups] == [None, 0.0, None, 0.0]
+    optimizer = build_optimizer("adamw", exempt_norm_and_bias(model.parameters()), 0.1, 0.5)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for name, p in model.named_parameters():
+        if p.ndim >= 2:  # decoupled decay alone: w <- w (1 - lr wd)
+            assert torch.allclose(p, before[name] * 0.95), name
+        else:
+            assert torch.equal(p, before[name]), name
+
+
+def test_trainer_exempts_norm_and_bias_only_when_asked(tmp_path: Path) -> None:
+    for decay_norm_bias, exempt_ndims in ((True, set()), (False, {1})):
+        trainer = Trainer(
+            config(weight_decay=0.05, decay_norm_bias=decay_norm_bias, optimizer="adamw"),
+            tiny_data(),
+            tmp_path / f"run-{decay_norm_bias}",
+            True,
+            lambda _: None,
+        )
+        decays = {
+            id(p): group["weight_decay"]
+            for group in trainer.optimizer.param_groups
+            for p in group["params"]
+        }
+        parameters = list(trainer.model.parameters())
+        assert len(decays) == len(parameters)
+        assert {p.ndim for p in parameters if decays[id(p)] == 0.0} == exempt_ndims
+        assert all(decays[id(p)] == 0.05 for p in parameters if p.ndim >= 2)
+
+
+def test_cli_no_decay_norm_bias_is_saved_and_resumes(tmp_path: Path, npy_dataset: Path) -> None:
+    run = tmp_path / "run"
+    assert (
+        main([*_train_cli(npy_dataset, run, 1), "--weight-decay", "0.1", "--no-decay-norm-bias"])
+        == 0
+    )
+    assert json.loads((run / "run.json").read_text())["decay_norm_bias"] is False
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--quiet"]) == 0
+    assert load_checkpoint(run / "last.safetensors").meta.epoch == 2
 
 
 def test_cli_train_then_evaluate(tmp_path: Path, npy_dataset: Path, capsys) -> None:

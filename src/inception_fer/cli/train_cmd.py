@@ -105,6 +105,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add("--optimizer", choices=OPTIMIZERS, help=f"optimizer (default {_DEFAULTS.optimizer})")
     add("--lr", type=float, help=f"(peak) learning rate (default {_DEFAULTS.lr})")
     add("--weight-decay", type=float, help="weight decay (default 0)")
+    add(
+        "--no-decay-norm-bias",
+        action="store_true",
+        help="no weight decay on BatchNorm weights and biases (parameters of one dimension)",
+    )
     add("--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
     add("--warmup-epochs", type=float, help="linear warm-up epochs (default 0)")
     add("--label-smoothing", type=float, help="label smoothing in [0, 1) (default 0)")
@@ -210,6 +215,8 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     }
     if args.no_channels_last:
         values["channels_last"] = False
+    if args.no_decay_norm_bias:
+        values["decay_norm_bias"] = False
     if args.model_arg:
         values["model_kwargs"] = dict(args.model_arg)
     return TrainConfig(**values)

@@ -28,7 +28,8 @@ class TrainConfig:
     ``crop_schedule`` (e.g. ``'32:16,36:16,40'``) sets the random crop size epoch by epoch.
     ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
     ``time_budget`` (minutes) replaces ``epochs`` by as many as fit in that wall time here
-    (``time_budget.py``); the planned count is then saved as ``epochs``.
+    (``time_budget.py``); the planned count is then saved as ``epochs``. ``decay_norm_bias``
+    False exempts normalisation weights and biases from weight decay.
     """
 
     model: str = "inception_fer_s"
@@ -39,6 +40,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr: float = 1e-3
     weight_decay: float = 0.0
+    decay_norm_bias: bool = True
     schedule: str = "constant"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0

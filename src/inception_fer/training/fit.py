@@ -60,7 +60,7 @@ from .distributed import (
 from .ema import WeightAverage
 from .heads import freeze_backbone_batchnorm, parameter_groups, set_backbone_trainable
 from .history import keras_history, write_history
-from .optim import Scheduler, build_optimizer, build_scheduler
+from .optim import Scheduler, build_optimizer, build_scheduler, exempt_norm_and_bias
 from .run_dir import check_run_dir, prepare_run_dir, read_run_config, update_run_config
 from .time_budget import MAX_EPOCHS, plan_budget
 from .transfer import InitReport, init_weights
@@ -274,9 +274,10 @@ class Trainer:
             else None
         )
         self.average = WeightAverage(self.model, config.ema) if config.ema else None
+        params = parameter_groups(self.model, config.lr, config.head_lr_mult)
         self.optimizer = build_optimizer(
             config.optimizer,
-            parameter_groups(self.model, config.lr, config.head_lr_mult),
+            params if config.decay_norm_bias else exempt_norm_and_bias(params),
             config.lr,
             config.weight_decay,
             fused=True if config.optimizer in ("adam", "adamw") else None,

@@ -40,6 +40,22 @@ def build_optimizer(
     raise InceptionFerError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
+def exempt_norm_and_bias(params: Iterable[Any]) -> list[dict[str, Any]]:
+    """``params`` (tensors, or parameter groups as dicts) with every parameter of fewer than two
+    dimensions (normalisation scales and shifts, biases) moved into a group of its own with no
+    weight decay, beside the group it came from and with that group's other settings (timm's
+    ``filter_bias_and_bn``). Groups left empty are dropped; the first stays first."""
+    items = list(params)
+    groups = items if items and isinstance(items[0], dict) else [{"params": items}]
+    split: list[dict[str, Any]] = []
+    for group in groups:
+        tensors = list(group["params"])
+        decayed = {**group, "params": [p for p in tensors if p.ndim >= 2]}
+        exempt = {**group, "params": [p for p in tensors if p.ndim < 2], "weight_decay": 0.0}
+        split.extend(g for g in (decayed, exempt) if g["params"])
+    return split
+
+
 def build_scheduler(
     name: str,
     optimizer: Optimizer,
