@@ -487,3 +487,25 @@ def test_cli_model_args_and_resume_refusals(tmp_path: Path, npy_dataset: Path, c
     assert "do not pass --init" in capsys.readouterr().err
     with pytest.raises(InceptionFerError, match=r"only device, threads.*not lr"):
         resume(run, launch={"lr": 0.1}, quiet=True)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--lr", "0.1"], "--lr"),
+        (["--weight-decay", "0"], "--weight-decay"),
+        (["--no-decay-norm-bias", "--augment", "none"], "--no-decay-norm-bias, --augment"),
+        (["--model-arg", "act=silu"], "--model-arg"),
+        (["--out", "elsewhere", "--overwrite"], "--out, --overwrite"),
+    ],
+)
+def test_cli_resume_refuses_recipe_options(
+    tmp_path: Path, npy_dataset: Path, capsys, extra: list[str], named: str
+) -> None:
+    run = tmp_path / "run"
+    assert main(_train_cli(npy_dataset, run, 1)) == 0
+    before = (run / "last.safetensors").read_bytes(), (run / "run.json").read_text()
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", *extra]) == 2
+    assert f"do not pass {named} (only --epochs" in capsys.readouterr().err
+    assert ((run / "last.safetensors").read_bytes(), (run / "run.json").read_text()) == before

@@ -83,8 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--resume",
         type=Path,
         metavar="RUN_DIR",
-        help="continue the run saved in RUN_DIR (any number of processes); only --epochs, "
-        "--device, --threads, --dist-backend and --compile may change",
+        help="continue the run saved in RUN_DIR (any number of processes) with its settings; "
+        "only --epochs, --device, --threads, --dist-backend and --compile may change (other "
+        "options are refused)",
     )
     add("--overwrite", action="store_true", help="replace a run already in --out")
     add("--epochs", type=int, help=f"number of epochs (default {_DEFAULTS.epochs})")
@@ -222,13 +223,28 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
+_RESUME_MAY_PASS = frozenset({"command", "func", "resume", "epochs", "quiet", *LAUNCH_OPTIONS})
+
+
+def _options_resume_cannot_change(args: argparse.Namespace) -> list[str]:
+    """Options given beside ``--resume`` that would change what the saved run computes."""
+    return [
+        name
+        for name, value in vars(args).items()
+        if name not in _RESUME_MAY_PASS and value is not None and value is not False and value != []
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
-        names = ("model", "data", "init", "classes", "time_budget")
-        given = [name for name in names if getattr(args, name)]
+        given = _options_resume_cannot_change(args)
         if given:
             options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
-            raise InceptionFerError(f"--resume continues a saved run: do not pass {options}")
+            raise InceptionFerError(
+                f"--resume continues a saved run with its own settings: do not pass {options} "
+                f"(only --epochs and the launch options may change; start a new run with --out "
+                f"to train differently)"
+            )
         launch = {key: getattr(args, key) for key in LAUNCH_OPTIONS if getattr(args, key)}
         result = resume(args.resume, epochs=args.epochs, quiet=args.quiet, launch=launch)
     else:
