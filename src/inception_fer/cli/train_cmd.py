@@ -242,8 +242,8 @@ def run(args: argparse.Namespace) -> int:
             options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
             raise InceptionFerError(
                 f"--resume continues a saved run with its own settings: do not pass {options} "
-                f"(only --epochs and the launch options may change; start a new run with --out "
-                f"to train differently)"
+                "(only --epochs and the launch options may change; start a new run with --out "
+                "to train differently)"
             )
         launch = {key: getattr(args, key) for key in LAUNCH_OPTIONS if getattr(args, key)}
         result = resume(args.resume, epochs=args.epochs, quiet=args.quiet, launch=launch)
