@@ -10,9 +10,9 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--augment``,
 ``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
-``--crop-schedule``); the one-cycle schedule spans ``--epochs``, or with ``--time-budget MINUTES``
-as many epochs as the training loop's timing says fit in that time on this machine (the timing
-counts against the budget). ``--model-arg KEY=VALUE`` passes network arguments as
+``--crop-schedule``, ``--no-decay-norm-bias``); the one-cycle schedule spans ``--epochs``, or
+with ``--time-budget MINUTES`` as many epochs as the training loop's timing says fit in that time
+on this machine (the timing counts against the budget). ``--seed`` (default 0) seeds the run. ``--model-arg KEY=VALUE`` passes network arguments as
 ``inception-fer train`` does (e.g. ``act=silu``).
 
 The clock starts after the data is loaded (its time is printed separately) and includes every
@@ -67,6 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label-smoothing", type=float, help="(default: the recipe's)")
     parser.add_argument("--ema", type=float, help="weight-average decay (default: the recipe's)")
     parser.add_argument("--crop-schedule", help="progressive crops, e.g. 32:6,40 (default: none)")
+    parser.add_argument(
+        "--no-decay-norm-bias",
+        dest="decay_norm_bias",
+        action="store_false",
+        help="no weight decay on BatchNorm weights and biases (train --no-decay-norm-bias)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
     args = parser.parse_args(argv)
 
@@ -82,14 +89,19 @@ def main(argv: list[str] | None = None) -> None:
         for key in ("augment", "lr", "batch_size", "label_smoothing", "ema", "crop_schedule")
         if getattr(args, key) is not None
     }
-    recipe = {**FER_RECIPE, **overrides, "amp": args.amp}
+    recipe = {
+        **FER_RECIPE,
+        **overrides,
+        "amp": args.amp,
+        "decay_norm_bias": args.decay_norm_bias,
+    }
     config = TrainConfig(
         model=args.model,
         model_kwargs=dict(args.model_arg),
         epochs=args.epochs,
         time_budget=args.time_budget,
         threads=args.threads,
-        seed=0,
+        seed=args.seed,
         **recipe,
     )
     reached: dict[float, float] = {}
@@ -110,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     total = time.perf_counter() - clock
     network = f"{args.model} {dict(args.model_arg)}" if args.model_arg else args.model
     planned = f" (--time-budget {args.time_budget:g})" if args.time_budget else ""
-    print(f"\n{network}, {len(result.rows)} epochs{planned}, recipe {recipe}")
+    print(f"\n{network}, {len(result.rows)} epochs{planned}, seed {args.seed}, recipe {recipe}")
     print("| PublicTest accuracy | first reached after (wall time) |")
     print("|---|---|")
     for threshold in args.thresholds:

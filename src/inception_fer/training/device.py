@@ -3,9 +3,14 @@ do fast."""
 
 from __future__ import annotations
 
+import platform
+
 import torch
 
 from ..errors import InceptionFerError
+
+X86_MACHINES = frozenset({"x86_64", "amd64", "i686", "i386"})
+"""``platform.machine()`` names of x86 CPUs (lower case)."""
 
 
 def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
@@ -30,9 +35,13 @@ def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
 
 
 def cpu_bf16_is_native() -> bool:
-    """Whether oneDNN runs bfloat16 on this CPU's own vector instructions (AVX-512 or AMX). On
-    other CPUs (AVX2 only) bf16 autocast is emulated: ``inception_fer_f`` trained 8.7x slower
-    with it than in float32 on an AVX2 AMD EPYC (``benchmarks/train_throughput.py``)."""
+    """Whether this CPU computes in bfloat16 with instructions of its own: AVX-512 BF16 or AMX on
+    x86, Arm's BF16 extension elsewhere. oneDNN also accepts bf16 on plain AVX-512, converting
+    to float32 and back, so its own check says yes there; but bf16 autocast then trains slower
+    than float32: ``inception_fer_f``'s step took about 1.8x as long on an AVX-512 Xeon without
+    BF16, 8.7x on an AVX2 AMD EPYC (docs/experiments.md)."""
+    if platform.machine().lower() in X86_MACHINES:
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
