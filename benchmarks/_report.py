@@ -6,8 +6,7 @@ import platform
 from collections.abc import Sequence
 from pathlib import Path
 
-from inception_fer.export.quantize import cpu_has_vnni
-from inception_fer.training.device import cpu_description
+from inception_fer.cpu_features import cpu_description, cpu_has_vnni
 
 
 def cpu_model() -> str:

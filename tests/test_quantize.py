@@ -212,27 +212,6 @@ def test_saturates_here_only_for_full_range_weights_on_cpus_without_vnni(
     assert quantize.saturates_here(quantization) is False
 
 
-@pytest.mark.parametrize(
-    ("machine", "flags", "expected"),
-    [
-        ("x86_64", "fpu avx2 avx512f avx512_vnni", True),
-        ("x86_64", "fpu avx2 avx_vnni", True),
-        ("x86_64", "fpu avx2 avx512f avx512bw", False),
-        ("aarch64", "fp asimd asimddp", None),
-    ],
-)
-def test_cpu_has_vnni_reads_the_cpu_flags(
-    machine: str, flags: str, expected: bool | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\nflags\t\t: {flags}\n\n")
-    monkeypatch.setattr(quantize, "CPUINFO", cpuinfo)
-    monkeypatch.setattr(quantize.platform, "machine", lambda: machine)
-    assert quantize.cpu_has_vnni() is expected
-    monkeypatch.setattr(quantize, "CPUINFO", tmp_path / "absent")
-    assert quantize.cpu_has_vnni() is None  # cannot be read
-
-
 def test_bad_calibration_or_model_is_a_clear_error(checkpoint: Checkpoint, int8_file: Path) -> None:
     fp32 = onnx_model_bytes(checkpoint)
     with pytest.raises(DataError, match="calibration faces must be a uint8 array, got float32"):

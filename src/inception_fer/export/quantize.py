@@ -40,7 +40,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +51,7 @@ import onnxruntime as ort
 from onnxruntime import quantization as ortq
 
 from .. import __version__
+from ..cpu_features import cpu_has_vnni
 from ..errors import CheckpointError, DataError, InceptionFerError
 from .onnx_export import (
     DEFAULT_OPSET,
@@ -73,10 +73,6 @@ DEFAULT_CALIBRATION_SIZE = 512
 CALIBRATION_METHOD = "MinMax"
 CALIBRATION_BATCH = 64
 """Faces per calibration forward pass."""
-
-CPUINFO = Path("/proc/cpuinfo")
-VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
-"""/proc/cpuinfo flags of the x86 instructions that multiply u8 x s8 without saturating."""
 
 FLOAT_OPS = frozenset({"Softmax"})
 """Operators left in float (the probabilities); the normalisation before the first convolution is
@@ -110,19 +106,6 @@ def _no_preprocessing_advice() -> Iterator[None]:
         yield
     finally:
         root.removeFilter(keep)
-
-
-def cpu_has_vnni() -> bool | None:
-    """Whether this x86 CPU has VNNI (AVX-512 VNNI or AVX-VNNI); None where that cannot be read
-    (not Linux) or does not matter (not x86: ARM's int8 dot products do not saturate)."""
-    if platform.machine().lower() not in {"x86_64", "amd64", "i686", "i386"}:
-        return None
-    try:
-        cpuinfo = CPUINFO.read_text()
-    except OSError:
-        return None
-    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
-    return bool(VNNI_FLAGS & set(flags.partition(":")[2].split()))
 
 
 def saturates_here(quantization: dict[str, Any]) -> bool:

@@ -38,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from tqdm import tqdm
 
+from ..cpu_features import cpu_bf16_is_native, cpu_description
 from ..data import BatchAugment, FerData, load_fer
 from ..data.augment import AugmentConfig
 from ..data.normalize import compute_mean_std, to_float
@@ -47,7 +48,7 @@ from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from .compile import compile_errors, compile_module
 from .config import LAUNCH_OPTIONS, TrainConfig
 from .crop_schedule import CropSchedule
-from .device import cpu_bf16_is_native, cpu_description, resolve_device
+from .device import resolve_device
 from .distributed import (
     DistContext,
     barrier,
