@@ -77,8 +77,7 @@ def test_every_network_exports_and_matches_pytorch(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "option",
-    [{"standardize_input": True}, {"act": "silu"}, {"act": "hardswish"}, {"residual": True}],
+    "option", [{"standardize_input": True}, {"act": "silu"}, {"act": "hardswish"}]
 )
 def test_inception_fer_options_export_and_match_pytorch(option: dict[str, object]) -> None:
     _assert_onnx_matches_pytorch(_lively_checkpoint("inception_fer_s", **option))

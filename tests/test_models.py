@@ -340,25 +340,6 @@ def test_inception_fer_act_everywhere_with_the_same_weight_names(
     assert not torch.allclose(other.eval()(x), relu.eval()(x))
 
 
-def test_inception_fer_residual_adds_each_modules_input_with_the_same_weights() -> None:
-    torch.manual_seed(0)
-    plain, residual = InceptionFER().eval(), InceptionFER(residual=True).eval()
-    residual.load_state_dict(plain.state_dict())  # no parameters of its own
-    modules = [m for m in residual.modules() if isinstance(m, FactorisedInception)]
-    assert len(modules) == 5 and all(m.residual for m in modules)
-    x = torch.randn(2, 1, 48, 48)
-    assert not torch.allclose(residual(x), plain(x))
-    stage_input = residual.stages[0][0](residual.stem(x))  # the first module's input
-    module = residual.stages[0][1]
-    branches = torch.cat([branch(stage_input) for branch in module.branches], dim=1)
-    torch.testing.assert_close(module(stage_input), stage_input + branches)
-
-
-def test_residual_inception_needs_as_many_outputs_as_inputs() -> None:
-    with pytest.raises(InceptionFerError, match="got 48 in and 32 out"):
-        FactorisedInception(48, 8, 8, 12, 4, 8, 4, residual=True)
-
-
 def test_image_standardize_per_face() -> None:
     x = torch.rand(4, 2, 12, 10) * torch.tensor([1.0, 5.0, 0.2, 3.0]).view(4, 1, 1, 1)
     out = ImageStandardize(eps=0.0)(x)

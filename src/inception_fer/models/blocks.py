@@ -8,8 +8,6 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..errors import InceptionFerError
-
 ActLayer = Callable[..., nn.Module]
 
 
@@ -133,11 +131,7 @@ class InceptionModule(BranchConcat):
 
 class FactorisedInception(BranchConcat):
     """Figure 5 of Szegedy et al. 2015 (Inception-v3): the GoogLeNet module with its 5x5 branch
-    factorised into two 3x3 convolutions (same receptive field, 18/25 of the cost).
-
-    ``residual=True`` adds the module's input to its output, as Inception-ResNet (Szegedy et al.
-    2016) does, which its authors found to speed up training; it needs as many output channels as
-    input channels and adds no parameters, so the weights keep their names."""
+    factorised into two 3x3 convolutions (same receptive field, 18/25 of the cost)."""
 
     def __init__(
         self,
@@ -149,15 +143,8 @@ class FactorisedInception(BranchConcat):
         ch5x5: int,
         pool_proj: int,
         act_layer: ActLayer = nn.ReLU,
-        residual: bool = False,
     ) -> None:
         conv = partial(ConvBNAct, act_layer=act_layer)
-        out_chs = ch1x1 + ch3x3 + ch5x5 + pool_proj
-        if residual and out_chs != in_chs:
-            raise InceptionFerError(
-                f"a residual FactorisedInception needs as many output channels as input "
-                f"channels, got {in_chs} in and {out_chs} out"
-            )
         super().__init__(
             [
                 conv(in_chs, ch1x1, 1),
@@ -170,12 +157,7 @@ class FactorisedInception(BranchConcat):
                 ),
             ]
         )
-        self.out_chs = out_chs
-        self.residual = residual
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().forward(x)
-        return x + out if self.residual else out
+        self.out_chs = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
 
 class GridReduction(BranchConcat):

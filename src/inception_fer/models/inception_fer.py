@@ -30,15 +30,13 @@ def inception_widths(width: int) -> tuple[int, int, int, int, int, int]:
 ACT_LAYERS: dict[str, ActLayer] = {"relu": nn.ReLU, "silu": nn.SiLU, "hardswish": nn.Hardswish}
 
 
-def _stage(
-    in_chs: int, width: int, depth: int, act_layer: ActLayer, residual: bool
-) -> nn.Sequential:
+def _stage(in_chs: int, width: int, depth: int, act_layer: ActLayer) -> nn.Sequential:
     grown = width - in_chs
     ch3x3 = grown // 2
     ch3x3dbl = grown - ch3x3
     layers: list[nn.Module] = [GridReduction(in_chs, ch3x3, ch3x3dbl // 2, ch3x3dbl, act_layer)]
     layers += [
-        FactorisedInception(width, *inception_widths(width), act_layer=act_layer, residual=residual)
+        FactorisedInception(width, *inception_widths(width), act_layer=act_layer)
         for _ in range(depth)
     ]
     return nn.Sequential(*layers)
@@ -73,8 +71,6 @@ class InceptionFER(nn.Module):
     in the last stage). ``standardize_input`` makes the network standardise each image itself
     (``ImageStandardize``: zero mean, unit variance per face); ``act`` is ``relu``, ``silu`` or
     ``hardswish`` (every activation; none has parameters, so the weights keep their names).
-    ``residual`` adds each Inception module's input to its output (Inception-ResNet's shortcut;
-    no parameters, same weight names).
     Kaiming-normal conv init, BatchNorm 1 / 0, linear N(0, 0.01).
 
     Registered sizes (7 classes; multiply-adds per 48x48x1 image, torchinfo ``total_mult_adds``):
@@ -106,7 +102,6 @@ class InceptionFER(nn.Module):
         depths: Sequence[int] = (1, 2, 2),
         standardize_input: bool = False,
         act: str = "relu",
-        residual: bool = False,
     ) -> None:
         super().__init__()
         _validate(stem_width, widths, depths, act)
@@ -121,10 +116,7 @@ class InceptionFER(nn.Module):
         )
         chs = (stem_width, *widths)
         self.stages = nn.Sequential(
-            *(
-                _stage(chs[i], chs[i + 1], depth, act_layer, residual)
-                for i, depth in enumerate(depths)
-            )
+            *(_stage(chs[i], chs[i + 1], depth, act_layer) for i, depth in enumerate(depths))
         )
         self.num_features = chs[-1]
         self.pool = nn.AdaptiveAvgPool2d(1)
