@@ -10,10 +10,11 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--augment``,
 ``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
-``--crop-schedule``, ``--no-decay-norm-bias``); the one-cycle schedule spans ``--epochs``, or
-with ``--time-budget MINUTES`` as many epochs as the training loop's timing says fit in that time
-on this machine (the timing counts against the budget). ``--seed`` (default 0) seeds the run. ``--model-arg KEY=VALUE`` passes network arguments as
-``inception-fer train`` does (e.g. ``act=silu``).
+``--crop-schedule``, ``--no-decay-norm-bias``, ``--whiten-stem``); the one-cycle schedule spans
+``--epochs``, or with ``--time-budget MINUTES`` as many epochs as the training loop's timing says
+fit in that time on this machine (the timing counts against the budget). ``--seed`` (default 0)
+seeds the run. ``--model-arg KEY=VALUE`` passes network arguments as ``inception-fer train``
+does (e.g. ``act=silu``).
 
 The clock starts after the data is loaded (its time is printed separately) and includes every
 epoch's validation pass and checkpoint writes: it is what a user waits for.
@@ -73,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         action="store_false",
         help="no weight decay on BatchNorm weights and biases (train --no-decay-norm-bias)",
     )
+    parser.add_argument(
+        "--whiten-stem",
+        action="store_true",
+        help="start the first convolution as a patch whitening (train --whiten-stem)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         **overrides,
         "amp": args.amp,
         "decay_norm_bias": args.decay_norm_bias,
+        "whiten_stem": args.whiten_stem,
     }
     config = TrainConfig(
         model=args.model,

@@ -111,6 +111,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="no weight decay on BatchNorm weights and biases (parameters of one dimension)",
     )
+    add(
+        "--whiten-stem",
+        action="store_true",
+        help="start the first convolution as a whitening of the training images' 3x3 patches "
+        "(principal components in pairs of opposite sign, as airbench does)",
+    )
     add("--schedule", choices=SCHEDULES, help="learning-rate schedule (default constant)")
     add("--warmup-epochs", type=float, help="linear warm-up epochs (default 0)")
     add("--label-smoothing", type=float, help="label smoothing in [0, 1) (default 0)")

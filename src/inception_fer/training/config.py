@@ -29,7 +29,8 @@ class TrainConfig:
     ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
     ``time_budget`` (minutes) replaces ``epochs`` by as many as fit in that wall time here
     (``time_budget.py``); the planned count is then saved as ``epochs``. ``decay_norm_bias``
-    False exempts normalisation weights and biases from weight decay.
+    False exempts normalisation weights and biases from weight decay. ``whiten_stem`` starts the
+    first convolution as a whitening of the training images' patches (``whitening.py``).
     """
 
     model: str = "inception_fer_s"
@@ -41,6 +42,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     decay_norm_bias: bool = True
+    whiten_stem: bool = False
     schedule: str = "constant"
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
@@ -107,6 +109,11 @@ class TrainConfig:
                 f"got {self.unfreeze_at}",
             ),
             (self.head_lr_mult > 0, f"head lr multiplier must be > 0, got {self.head_lr_mult}"),
+            (
+                not (self.whiten_stem and self.init),
+                "--whiten-stem sets the first convolution from the training images and --init "
+                "sets it from other weights: pass one of them",
+            ),
             (
                 self.dist_backend in DIST_BACKENDS,
                 f"dist backend must be one of {', '.join(DIST_BACKENDS)}, "

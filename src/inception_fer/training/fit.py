@@ -65,6 +65,7 @@ from .optim import Scheduler, build_optimizer, build_scheduler, exempt_norm_and_
 from .run_dir import check_run_dir, prepare_run_dir, read_run_config, update_run_config
 from .time_budget import MAX_EPOCHS, plan_budget
 from .transfer import InitReport, init_weights
+from .whitening import WHITENING_IMAGES, whiten_first_conv_
 
 AUX_LOSS_WEIGHT = 0.3
 """Weight of each auxiliary classifier's loss (GoogLeNet, Szegedy et al. 2014)."""
@@ -108,7 +109,8 @@ def fit(
 
     Every epoch writes ``history.csv``/``history.json``, ``curves.png``, ``last.safetensors`` and,
     when validation accuracy improves, ``best.safetensors``. A ``run_dir`` that holds another run is
-    refused unless ``overwrite``. ``config.init`` starts from other weights (``transfer``). Under
+    refused unless ``overwrite``. ``config.init`` starts from other weights (``transfer``),
+    ``config.whiten_stem`` starts the first convolution from the data (``whitening``). Under
     ``torchrun`` every process calls ``fit`` and rank 0 writes the run.
     """
     started = time.perf_counter()
@@ -125,6 +127,8 @@ def fit(
             trainer.deadline = started + 60 * config.time_budget
         if config.init is not None:
             trainer.initialize(config.init)
+        if config.whiten_stem:
+            trainer.whiten_stem()
         result = trainer.run()
         if config.time_budget is not None:
             minutes = (time.perf_counter() - started) / 60
@@ -383,6 +387,16 @@ class Trainer:
         for line in report.lines():
             self.log(line)
         return report
+
+    def whiten_stem(self) -> None:
+        """``--whiten-stem``: set the first convolution from the patches of a seeded sample of
+        whole training faces (``whitening``), the same in every process."""
+        generator = torch.Generator().manual_seed(self.config.seed)
+        subset = torch.randperm(len(self.train_x), generator=generator)[:WHITENING_IMAGES]
+        images = self._batch(self.train_x[subset.to(self.device)], augment=False)
+        self.log(whiten_first_conv_(self.model, images))
+        if self.average is not None:
+            self.average = WeightAverage(self.model, self.average.decay)
 
     def restore(self, path: Path) -> None:
         """Continue from a ``last`` checkpoint: weights, optimizer, schedule, RNGs, history."""
