@@ -25,6 +25,11 @@ from inception_fer.evaluation.evaluate import evaluate_checkpoint
 from inception_fer.models.mini_xception import MiniXception
 from inception_fer.training.checkpoint import load_checkpoint
 from inception_fer.training.config import TrainConfig
+from inception_fer.training.device import (
+    ACCELERATOR_FORWARD_BATCH,
+    CPU_FORWARD_BATCH,
+    forward_batch_size,
+)
 from inception_fer.training.fit import Trainer, fit, resume
 from inception_fer.training.optim import build_optimizer, build_scheduler, exempt_norm_and_bias
 
@@ -360,6 +365,36 @@ def test_trainer_exempts_norm_and_bias_only_when_asked(tmp_path: Path) -> None:
         assert len(decays) == len(parameters)
         assert {p.ndim for p in parameters if decays[id(p)] == 0.0} == exempt_ndims
         assert all(decays[id(p)] == 0.05 for p in parameters if p.ndim >= 2)
+
+
+@pytest.mark.parametrize("model", [MODEL, "inception_fer_f"])
+def test_validation_scores_the_folded_weights_as_the_model_itself(
+    tmp_path: Path, model: str
+) -> None:
+    trainer = Trainer(config(model=model), tiny_data(), tmp_path / model, True, lambda _: None)
+    net = trainer.begin_epoch(0)
+    for start in range(
+        0, 64, 16
+    ):  # a few steps, so the running statistics are not the initial ones
+        trainer.train_step(net, torch.arange(start, start + 16))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    loss, accuracy = trainer.validate()
+    assert trainer.model.training  # validation scored a folded copy, not the model itself
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    trainer.model.eval()
+    with torch.no_grad():
+        x = trainer._batch(trainer.val_x, augment=False)
+        logits = trainer.model(x)
+    expected = torch.nn.functional.cross_entropy(logits, trainer.val_y).item()
+    assert loss == pytest.approx(expected, rel=1e-4)
+    correct = int((logits.argmax(1) == trainer.val_y).sum())
+    assert accuracy == pytest.approx(correct / len(trainer.val_y))
+
+
+def test_forward_batch_size_is_small_on_the_cpu_and_large_on_a_gpu() -> None:
+    assert forward_batch_size(torch.device("cpu")) == CPU_FORWARD_BATCH == 64
+    assert forward_batch_size(torch.device("cuda", 0)) == ACCELERATOR_FORWARD_BATCH == 512
 
 
 def test_cli_no_decay_norm_bias_is_saved_and_resumes(tmp_path: Path, npy_dataset: Path) -> None:

@@ -29,7 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="val = PublicTest (default), test = PrivateTest where the data has it",
     )
     parser.add_argument("--tta", default="none", choices=TTA_MODES, help="test-time augmentation")
-    parser.add_argument("--batch-size", type=int, default=256, help="inference batch size")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="inference batch size (default: 64 on the CPU, where small batches run fastest, "
+        "512 on a GPU)",
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable images")
     parser.add_argument(

@@ -9,7 +9,7 @@ from ..data import load_fer
 from ..errors import InceptionFerError
 from ..models.fold_bn import fold_batchnorm
 from ..training.checkpoint import load_checkpoint
-from ..training.fit import resolve_device
+from ..training.device import forward_batch_size, resolve_device
 from .metrics import ClassificationReport, classification_report
 from .plots import plot_confusion
 from .report import write_report_json
@@ -32,12 +32,13 @@ def evaluate_checkpoint(
     *,
     split: str = "val",
     tta: str = "none",
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str = "auto",
     skip_bad: bool = False,
 ) -> Evaluation:
     """Score ``checkpoint`` on ``split`` of ``data`` and write ``confusion.png`` and
-    ``report.json`` to ``out_dir``. The data's classes must be the checkpoint's classes."""
+    ``report.json`` to ``out_dir``. The data's classes must be the checkpoint's classes.
+    ``batch_size`` defaults to the device's fastest (``forward_batch_size``)."""
     loaded = load_checkpoint(checkpoint)
     meta = loaded.meta
     fer = load_fer(data, image_size=meta.input_size, classes=meta.class_names, skip_bad=skip_bad)
@@ -49,14 +50,15 @@ def evaluate_checkpoint(
     part = fer.split(split)
     if len(part) == 0:
         raise InceptionFerError(f"the {split!r} split of {data} is empty")
+    target = resolve_device(device)
     probs = predict_probs(
         fold_batchnorm(loaded.model),
         part.images,
         mean=meta.mean,
         std=meta.std,
         tta=tta,
-        batch_size=batch_size,
-        device=resolve_device(device),
+        batch_size=batch_size if batch_size is not None else forward_batch_size(target),
+        device=target,
     )
     report = classification_report(part.labels, probs, meta.class_names)
     out = Path(out_dir)

@@ -43,12 +43,13 @@ from ..data import BatchAugment, FerData, load_fer
 from ..data.augment import AugmentConfig
 from ..data.normalize import compute_mean_std, to_float
 from ..errors import InceptionFerError
+from ..models.fold_bn import fold_batchnorm
 from .batchnorm import recalibrate_batchnorm, recalibration_subset
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
 from .compile import compile_errors, compile_module
 from .config import LAUNCH_OPTIONS, TrainConfig
 from .crop_schedule import CropSchedule
-from .device import resolve_device
+from .device import forward_batch_size, resolve_device
 from .distributed import (
     DistContext,
     barrier,
@@ -624,6 +625,7 @@ class Trainer:
             self.recal_x,
             self.meta.mean,
             self.meta.std,
+            batch_size=forward_batch_size(self.device),
             memory_format=self.memory_format,
             autocast=self._autocast(),
         )
@@ -633,14 +635,15 @@ class Trainer:
             self.augment.config = dataclasses.replace(self.augment.config, crop=size)
             self.log(f"training on {size}x{size} crops from epoch {epoch + 1}")
 
-    @torch.no_grad()
-    def validate(self, batch_size: int = 512) -> tuple[float, float]:
-        """Loss and accuracy on the validation split (NaN when it is empty); under ``torchrun``
+    @torch.inference_mode()
+    def validate(self) -> tuple[float, float]:
+        """Loss and accuracy on the validation split (NaN when it is empty), scored by a copy of
+        the evaluated weights with BatchNorm folded into the convolutions; under ``torchrun``
         each process scores every W-th image and the sums are all-reduced."""
-        model = self.evaluated_model
-        model.eval()
         if len(self.val_x) == 0:
             return float("nan"), float("nan")
+        model = fold_batchnorm(self.evaluated_model)
+        batch_size = forward_batch_size(self.device)
         rank, world = self.dist.rank, self.dist.world_size
         val_x, val_y = self.val_x[rank::world], self.val_y[rank::world]
         total_loss = 0.0
