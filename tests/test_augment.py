@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from inception_fer.data import AugmentConfig, BatchAugment, compute_mean_std, to_float
-from inception_fer.data.augment import alternating_flip_base
 from inception_fer.errors import InceptionFerError
 
 
@@ -35,15 +34,7 @@ def test_from_string_forms() -> None:
     assert AugmentConfig.from_string("default,translate=0,crop=40").crop == 40
     assert AugmentConfig.from_string("crop").crop == 40
     cropped = AugmentConfig(crop=44, translate=0.0)
-    alternate = AugmentConfig.from_string("flip=alternate,crop=40")
-    assert alternate.flip and alternate.flip_alternate and alternate.crop == 40
-    assert alternate.to_string() == "flip=alternate,crop=40"
-    assert not AugmentConfig.from_string("flip=alternate,flip=1").flip_alternate
-    assert not AugmentConfig.from_string("flip=alternate,flip=0").flip
-    with pytest.raises(InceptionFerError, match="flip_alternate needs flip on"):
-        AugmentConfig(flip=False, flip_alternate=True)
-    originals = (AugmentConfig(), none, config, AugmentConfig(erase_fill="random"), cropped)
-    for original in (*originals, alternate):
+    for original in (AugmentConfig(), none, config, AugmentConfig(erase_fill="random"), cropped):
         assert AugmentConfig.from_string(original.to_string()) == original
 
 
@@ -57,7 +48,6 @@ def test_from_string_forms() -> None:
         ("scale=1.5", "scale must be 0 < low <= high"),
         ("crop=4", "crop must be 0 \\(off\\) or at least 8"),
         ("crop=4.5", "bad augmentation value 'crop=4.5'"),
-        ("flip=sometimes", "bad augmentation value 'flip=sometimes'"),
     ],
 )
 def test_from_string_errors(spec: str, message: str) -> None:
@@ -123,31 +113,6 @@ def test_flip_through_affine_is_exact() -> None:
         [torch.allclose(o[inner], i[inner], atol=1e-2) for o, i in zip(out, x, strict=True)]
     )
     assert (as_flip ^ as_kept).all() and as_flip.any() and as_kept.any()
-
-
-@pytest.mark.parametrize("spec", ["flip=alternate", "flip=alternate,crop=48"])
-def test_given_flips_mirror_exactly_those_images(spec: str) -> None:
-    x = batch(b=16)
-    flips = torch.arange(16) % 3 == 0
-    out = BatchAugment(AugmentConfig.from_string(spec))(x, seeded(), flips=flips)
-    # crop=48 of 48x48 images goes through the affine warp, which samples pixel centres exactly
-    expected = torch.where(flips[:, None, None, None], x.flip(-1), x)
-    assert torch.allclose(out, expected, atol=1e-5)
-
-
-def test_flips_of_the_wrong_shape_or_without_flip_are_refused() -> None:
-    with pytest.raises(InceptionFerError, match="flips of shape \\(3,\\) for 8 images"):
-        BatchAugment(AugmentConfig.from_string("flip"))(batch(), flips=torch.ones(3, dtype=bool))
-    with pytest.raises(InceptionFerError, match="with flip off"):
-        BatchAugment(AugmentConfig.from_string("rotate"))(batch(), flips=torch.ones(8, dtype=bool))
-
-
-def test_alternating_flip_base_is_a_seeded_half() -> None:
-    base = alternating_flip_base(10_000, seed=3)
-    assert base.dtype == torch.bool and base.shape == (10_000,)
-    assert 4_800 < int(base.sum()) < 5_200
-    assert torch.equal(base, alternating_flip_base(10_000, seed=3))
-    assert not torch.equal(base, alternating_flip_base(10_000, seed=4))
 
 
 def test_scale_zooms_about_the_centre() -> None:

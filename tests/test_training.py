@@ -114,31 +114,6 @@ def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     )
 
 
-def test_alternating_flips_mirror_each_face_once_per_pair_of_epochs(tmp_path: Path) -> None:
-    cfg = config(augment="flip=alternate,crop=40")
-    trainer = Trainer(cfg, tiny_data(), tmp_path / "run", True, lambda _: None)
-    every = torch.arange(len(trainer.train_x))
-    flips = []
-    for epoch in range(3):
-        trainer.begin_epoch(epoch)
-        flips.append(trainer._flips(every))
-    assert torch.equal(flips[0], ~flips[1]) and torch.equal(flips[0], flips[2])
-    assert 0 < int(flips[0].sum()) < len(every)
-    assert Trainer(config(), tiny_data(), tmp_path / "plain", True, print)._flips(every) is None
-
-
-def test_resume_with_alternating_flips_matches_uninterrupted_run(tmp_path: Path) -> None:
-    data = tiny_data()
-    cfg = config(augment="flip=alternate,crop=40", schedule="onecycle")
-    fit(cfg, tmp_path / "full", data=data, quiet=True, log=lambda _: None)
-    with pytest.raises(KeyboardInterrupt):
-        fit(cfg, tmp_path / "cut", data=data, quiet=True, log=interrupt_after(1))
-    resume(tmp_path / "cut", data=data, quiet=True, log=lambda _: None)
-    assert_same_weights(
-        tmp_path / "full" / "last.safetensors", tmp_path / "cut" / "last.safetensors"
-    )
-
-
 def test_resume_can_extend_a_finished_run(tmp_path: Path) -> None:
     data = tiny_data()
     fit(config(epochs=1), tmp_path / "run", data=data, quiet=True, log=lambda _: None)

@@ -125,8 +125,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--augment",
         help="batch augmentation: 'none', 'default', or e.g. "
         "'flip,translate=0.1,rotate=10,scale=0.1,erase=0.25'; 'default,translate=0,crop=40' "
-        "trains on random 40x40 crops (validation and inference see whole faces); "
-        "'flip=alternate' mirrors each face in every other epoch instead of at random",
+        "trains on random 40x40 crops (validation and inference see whole faces)",
     )
     add(
         "--crop-schedule",

@@ -1,6 +1,5 @@
 """Batch augmentation as tensor ops: one affine warp (flip, rotation, scale, translation, random
-crop) and random erasing, applied to whole (B, C, H, W) float batches on any device; and the
-alternating flips of ``flip=alternate``.
+crop) and random erasing, applied to whole (B, C, H, W) float batches on any device.
 
 Apply it after normalisation, so that erasing with 0 fills with the dataset mean. The warp pads with
 reflection: rotated or shifted faces keep plausible borders instead of black wedges that never occur
@@ -41,13 +40,10 @@ class AugmentConfig:
     the zoom range, ``crop`` the side of a random square crop at whole-pixel offsets (0: none; the
     networks are fully convolutional, so they train on crops and evaluate on whole images),
     ``erase_prob`` the chance of erasing one rectangle (2-20% of the area) per image, filled with 0
-    (``erase_fill='zero'``) or standard normal noise (``'random'``). ``flip_alternate`` (the
-    string form ``flip=alternate``) mirrors each training face in every other epoch instead of
-    at random: the trainer passes the flips (:func:`alternating_flip_base`).
+    (``erase_fill='zero'``) or standard normal noise (``'random'``).
     """
 
     flip: bool = True
-    flip_alternate: bool = False
     translate: float = 0.1
     rotate: float = 10.0
     scale: tuple[float, float] = (0.9, 1.1)
@@ -69,8 +65,6 @@ class AugmentConfig:
             )
         if not 0.0 <= self.erase_prob <= 1.0:
             raise InceptionFerError(f"augment erase must be a probability, got {self.erase_prob}")
-        if self.flip_alternate and not self.flip:
-            raise InceptionFerError("augment flip_alternate needs flip on")
         if self.erase_fill not in ERASE_FILLS:
             raise InceptionFerError(
                 f"augment erase_fill must be one of {', '.join(ERASE_FILLS)}, got {self.erase_fill!r}"
@@ -94,8 +88,7 @@ class AugmentConfig:
     @classmethod
     def from_string(cls, spec: str) -> AugmentConfig:
         """Parse the CLI form: 'none', 'default', or comma-separated items
-        'flip,translate=0.1,rotate=10,scale=0.1,crop=40,erase=0.25,erase_fill=random'
-        ('flip=alternate' for alternating flips).
+        'flip,translate=0.1,rotate=10,scale=0.1,crop=40,erase=0.25,erase_fill=random'.
 
         Only the listed items are on, unless the list starts with 'default'. A bare item takes its
         default strength; 'scale=S' means zoom 1-S..1+S and 'scale=LOW:HIGH' the range itself.
@@ -113,14 +106,15 @@ class AugmentConfig:
         for item in items[1:] if start_default else items:
             key, _, value = (part.strip() for part in item.partition("="))
             try:
-                values.update(_parse_item(key, value, defaults))
+                name, parsed = _parse_item(key, value, defaults)
             except ValueError:
                 raise InceptionFerError(f"bad augmentation value {item!r} in {spec!r}") from None
+            values[name] = parsed
         return cls(**values)
 
     def to_string(self) -> str:
         """The canonical string form, accepted back by ``from_string``."""
-        items = ["flip=alternate" if self.flip_alternate else "flip"] if self.flip else []
+        items = ["flip"] if self.flip else []
         if self.translate:
             items.append(f"translate={self.translate:g}")
         if self.rotate:
@@ -136,50 +130,38 @@ class AugmentConfig:
         return ",".join(items) or "none"
 
 
-def _parse_item(key: str, value: str, defaults: AugmentConfig) -> dict[str, object]:
-    """The fields one 'key=value' item sets; ValueError for a bad value."""
+def _parse_item(key: str, value: str, defaults: AugmentConfig) -> tuple[str, object]:
+    """(field name, value) of one 'key=value' item; ValueError for a bad value."""
     if key == "flip":
-        if value == "alternate":
-            return {"flip": True, "flip_alternate": True}
         if value not in _TRUE | _FALSE:
             raise ValueError(value)
-        return {"flip": value in _TRUE, "flip_alternate": False}
+        return "flip", value in _TRUE
     if key in ("translate", "rotate"):
-        return {key: float(value) if value else getattr(defaults, key)}
+        return key, float(value) if value else getattr(defaults, key)
     if key == "scale":
         if not value:
-            return {"scale": defaults.scale}
+            return "scale", defaults.scale
         low, sep, high = value.partition(":")
         if sep:
-            return {"scale": (float(low), float(high))}
-        return {"scale": (1.0 - float(value), 1.0 + float(value))}
+            return "scale", (float(low), float(high))
+        return "scale", (1.0 - float(value), 1.0 + float(value))
     if key == "crop":
-        return {"crop": int(value) if value else 40}
+        return "crop", int(value) if value else 40
     if key == "erase":
-        return {"erase_prob": float(value) if value else defaults.erase_prob}
+        return "erase_prob", float(value) if value else defaults.erase_prob
     if key == "erase_fill":
-        return {"erase_fill": value}
+        return "erase_fill", value
     raise InceptionFerError(
         f"unknown augmentation {key!r}; valid: flip, translate, rotate, scale, crop, erase, "
         "erase_fill, or 'none' / 'default'"
     )
 
 
-def alternating_flip_base(num_images: int, seed: int) -> torch.Tensor:
-    """Which of ``num_images`` training faces ``flip=alternate`` mirrors in even (0-based) epochs:
-    a seeded random half. Odd epochs mirror the other half, so every face is seen both ways in
-    each pair of epochs rather than by chance (Jordan 2024, "94% on CIFAR-10 in 3.29 seconds on a
-    single GPU", which found it worth more the shorter the run)."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(num_images, generator=generator) < 0.5
-
-
 class BatchAugment(nn.Module):
     """Random augmentation of a float batch (B, C, H, W); identity in eval mode.
 
     Random numbers are drawn from ``generator`` on its device (or the default CPU generator), so a
-    seeded generator gives the same result on any device of ``x``. ``flips`` (bool, (B,)), when
-    given, says which images to mirror in place of random draws (``flip=alternate``).
+    seeded generator gives the same result on any device of ``x``.
     """
 
     def __init__(self, config: AugmentConfig | None = None) -> None:
@@ -189,22 +171,12 @@ class BatchAugment(nn.Module):
     def extra_repr(self) -> str:
         return self.config.to_string()
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        generator: torch.Generator | None = None,
-        flips: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if not self.training or not self.config.enabled:
             return x
         if x.dim() != 4 or not x.is_floating_point():
             raise InceptionFerError(
                 f"BatchAugment expects a float (B, C, H, W) batch, got {x.dtype} {tuple(x.shape)}"
-            )
-        if flips is not None and (not self.config.flip or flips.shape != (len(x),)):
-            raise InceptionFerError(
-                f"BatchAugment got flips of shape {tuple(flips.shape)} for {len(x)} images "
-                f"with flip {'on' if self.config.flip else 'off'}"
             )
         device = generator.device if generator is not None else torch.device("cpu")
 
@@ -214,25 +186,24 @@ class BatchAugment(nn.Module):
 
         channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         work = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        if self.config.flip and flips is None:
-            flips = uniform(0.0, 1.0, len(x)) < 0.5
         if self.config.geometric:
-            work = self._warp(work, uniform, flips)
-        elif flips is not None:
-            work = torch.where(flips.to(x.device)[:, None, None, None], work.flip(-1), work)
+            work = self._warp(work, uniform)
+        elif self.config.flip:
+            flips = uniform(0.0, 1.0, len(x)) < 0.5
+            work = torch.where(flips[:, None, None, None], work.flip(-1), work)
         if self.config.erase_prob > 0:
             work = self._erase(work, uniform, generator, device)
         work = work.to(x.dtype)
         return work.contiguous(memory_format=torch.channels_last) if channels_last else work
 
-    def _warp(self, x: torch.Tensor, uniform: Sampler, flips: torch.Tensor | None) -> torch.Tensor:
-        """Flip (the images where ``flips``), rotate, scale, translate and crop every image with
-        one affine_grid + grid_sample."""
+    def _warp(self, x: torch.Tensor, uniform: Sampler) -> torch.Tensor:
+        """Flip, rotate, scale, translate and crop every image with one affine_grid +
+        grid_sample."""
         config = self.config
         batch, channels, height, width = x.shape
         flip = torch.ones(batch, device=x.device)
-        if flips is not None:
-            flip = torch.where(flips.to(x.device), -flip, flip)
+        if config.flip:
+            flip = torch.where(uniform(0.0, 1.0, batch) < 0.5, -flip, flip)
         angle = uniform(-config.rotate, config.rotate, batch) * (math.pi / 180.0)
         scale = uniform(config.scale[0], config.scale[1], batch)
         shift_x = uniform(-config.translate, config.translate, batch) * 2.0

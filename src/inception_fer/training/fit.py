@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from ..cpu_features import cpu_bf16_is_native, cpu_description
 from ..data import BatchAugment, FerData, load_fer
-from ..data.augment import AugmentConfig, alternating_flip_base
+from ..data.augment import AugmentConfig
 from ..data.normalize import compute_mean_std, to_float
 from ..errors import InceptionFerError
 from ..models.fold_bn import fold_batchnorm
@@ -309,13 +309,6 @@ class Trainer:
             )
         self.train_x = torch.from_numpy(data.train.images).to(device)
         self.train_y = torch.from_numpy(data.train.labels).to(device)
-        # flip=alternate: the faces mirrored in even epochs (the others in odd ones).
-        self.flip_base = (
-            alternating_flip_base(len(self.train_x), config.seed).to(device)
-            if self.augment.config.flip_alternate
-            else None
-        )
-        self.epoch = 0
         self.val_x = torch.from_numpy(data.val.images).to(device)
         self.val_y = torch.from_numpy(data.val.labels).to(device)
         # Crop runs re-estimate BatchNorm statistics on these whole faces after every epoch.
@@ -497,14 +490,10 @@ class Trainer:
             )
             self.deadline = None
 
-    def _batch(
-        self, images: torch.Tensor, augment: bool, flips: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Normalised ``images``, augmented if ``augment`` (mirrored where ``flips``, when
-        given, instead of at random)."""
+    def _batch(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
         x = (to_float(images) - self.meta.mean) / self.meta.std
         if augment:
-            x = self.augment(x, generator=self.augment_gen, flips=flips)
+            x = self.augment(x, generator=self.augment_gen)
         return x.contiguous(memory_format=self.memory_format)
 
     def _autocast(self) -> torch.autocast:
@@ -545,7 +534,6 @@ class Trainer:
     def begin_epoch(self, epoch: int) -> nn.Module:
         """Set up 0-based ``epoch`` (frozen backbone or not, its crop size, per-epoch seeds
         under ``torchrun``) and return the network in training mode."""
-        self.epoch = epoch
         net = self._network(epoch)
         net.train()
         if self.frozen:
@@ -568,17 +556,11 @@ class Trainer:
         config = self.config
         return config.freeze_backbone and not (0 < config.unfreeze_at <= epoch + 1)
 
-    def _flips(self, index: torch.Tensor) -> torch.Tensor | None:
-        """``flip=alternate``: which of the training images at ``index`` this epoch mirrors."""
-        if self.flip_base is None:
-            return None
-        return self.flip_base[index] ^ bool(self.epoch % 2)
-
     def train_step(self, net: nn.Module, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step on the training images at ``index``; returns the loss and the
         main logits."""
         config = self.config
-        x = self._batch(self.train_x[index], augment=True, flips=self._flips(index))
+        x = self._batch(self.train_x[index], augment=True)
         with self._autocast():
             loss, logits = self._loss(net(x), self.train_y[index])
         self.optimizer.zero_grad(set_to_none=True)
