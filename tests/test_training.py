@@ -373,9 +373,8 @@ def test_validation_scores_the_folded_weights_as_the_model_itself(
 ) -> None:
     trainer = Trainer(config(model=model), tiny_data(), tmp_path / model, True, lambda _: None)
     net = trainer.begin_epoch(0)
-    for start in range(
-        0, 64, 16
-    ):  # a few steps, so the running statistics are not the initial ones
+    # a few steps, so that the running statistics are not the initial ones
+    for start in range(0, 64, 16):
         trainer.train_step(net, torch.arange(start, start + 16))
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     loss, accuracy = trainer.validate()
