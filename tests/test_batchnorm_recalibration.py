@@ -9,7 +9,6 @@ from torch import nn
 
 from inception_fer.training.batchnorm import recalibrate_batchnorm, recalibration_subset
 from inception_fer.training.checkpoint import load_checkpoint
-from inception_fer.training.device import CPU_FORWARD_BATCH
 from inception_fer.training.fit import fit
 from test_training import config, tiny_data
 
@@ -64,10 +63,7 @@ def _stats(path: Path) -> dict[str, torch.Tensor]:
 def _recalibrated(path: Path, data) -> dict[str, torch.Tensor]:
     checkpoint = load_checkpoint(path)
     images = torch.from_numpy(data.train.images)[recalibration_subset(len(data.train), 5)]
-    meta = checkpoint.meta  # the batch size the trainer re-estimates with on the CPU:
-    recalibrate_batchnorm(
-        checkpoint.model, images, meta.mean, meta.std, batch_size=CPU_FORWARD_BATCH
-    )
+    recalibrate_batchnorm(checkpoint.model, images, checkpoint.meta.mean, checkpoint.meta.std)
     state = checkpoint.model.state_dict()
     return {k: v for k, v in state.items() if k.endswith(("running_mean", "running_var"))}
 

@@ -625,7 +625,6 @@ class Trainer:
             self.recal_x,
             self.meta.mean,
             self.meta.std,
-            batch_size=forward_batch_size(self.device),
             memory_format=self.memory_format,
             autocast=self._autocast(),
         )
