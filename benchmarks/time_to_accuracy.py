@@ -12,7 +12,8 @@ The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--
 ``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
 ``--crop-schedule``, ``--no-decay-norm-bias``, ``--whiten-stem``); the one-cycle schedule spans
 ``--epochs``, or with ``--time-budget MINUTES`` as many epochs as the training loop's timing says
-fit in that time on this machine (the timing counts against the budget). ``--seed`` (default 0)
+fit in that time on this machine (the timing counts against the budget; the run shortens itself
+if its epochs then run slower than timed). ``--seed`` (default 0)
 seeds the run. ``--model-arg KEY=VALUE`` passes network arguments as ``inception-fer train``
 does (e.g. ``act=silu``).
 

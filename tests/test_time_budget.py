@@ -14,11 +14,14 @@ from inception_fer.cli.main import main
 from inception_fer.errors import InceptionFerError
 from inception_fer.training import time_budget
 from inception_fer.training.fit import Trainer, fit, resume
+from inception_fer.training.run_dir import prepare_run_dir
 from inception_fer.training.time_budget import (
     PROBE_MIN_SECONDS,
     SAFETY_MARGIN,
     EpochCosts,
+    RunningBudget,
     available_seconds,
+    keep_to_budget,
     measure_costs,
     plan_epochs,
     probe_seconds,
@@ -200,14 +203,65 @@ def test_cli_time_budget(tmp_path: Path, npy_dataset: Path, monkeypatch, capsys)
     assert "do not pass --time-budget" in capsys.readouterr().err
 
 
-def test_a_run_falling_behind_its_budget_says_so_once(tmp_path: Path) -> None:
+def budgeted(trainer: Trainer, seconds_left: float, step_s: float) -> RunningBudget:
+    """Give ``trainer`` a one-minute budget with ``seconds_left`` before its margin, timed at
+    ``step_s`` per step (no validation or save cost)."""
+    margin = SAFETY_MARGIN * 60
+    costs = EpochCosts(defaultdict(lambda: step_s), validate_s=0.0, save_s=0.0)
+    trainer.budget = RunningBudget(time.perf_counter() + margin + seconds_left, 1, costs)
+    return trainer.budget
+
+
+def test_a_run_slower_than_timed_is_shortened_to_what_fits(tmp_path: Path) -> None:
     lines: list[str] = []
-    trainer = Trainer(config(epochs=3), tiny_data(), tmp_path, True, lines.append)
-    trainer.deadline = time.perf_counter()  # the budget is already spent
-    trainer.run()
+    trainer = Trainer(config(epochs=8), tiny_data(), tmp_path, True, lines.append)
+    budget = budgeted(trainer, seconds_left=31.0, step_s=1.0)  # timed: 5 s per epoch
+    keep_to_budget(trainer, budget, 1, epoch_s=4.0)  # faster than timed: never lengthened
+    assert trainer.config.epochs == 8 and lines == []
+    keep_to_budget(trainer, budget, 2, epoch_s=11.0)  # the last 2 epochs: 15 s for 10 timed
+    assert budget.pace == pytest.approx(1.5)
+    # 31 s at 7.5 s per epoch: 4 more.
+    assert trainer.config.epochs == 6
+    assert lines == [
+        "time budget: epochs take 1.50x their timed cost; re-planned from 8 to 6 epochs"
+    ]
+    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 6
+    assert trainer.scheduler.last_epoch == 0  # no step taken: the schedule is a 6-epoch one now
+
+
+def test_a_run_out_of_time_ends_as_soon_as_it_can_and_says_so_once(tmp_path: Path) -> None:
+    lines: list[str] = []
+    cfg = config(epochs=6, val_from=3, augment="flip", crop_schedule="32:3,40")
+    trainer = Trainer(cfg, tiny_data(), tmp_path, True, lines.append)
+    budgeted(trainer, seconds_left=-1.0, step_s=1e-3)  # the budget is already spent
+    result = trainer.run()
+    # After epoch 1, the crop schedule's 3 epochs at 32x32 and one at 40x40 are the fewest.
+    assert [row["epoch"] for row in result.rows] == [1, 2, 3, 4]
+    assert lines[0] == "training on 32x32 crops from epoch 1"
+    assert lines[1].endswith("re-planned from 6 to 4 epochs")
     warnings = [line for line in lines if line.startswith("warning")]
     assert len(warnings) == 1
     assert re.fullmatch(
-        r"warning: at \d+ s per epoch this run will end about \d+\.\d min after .*", warnings[0]
+        r"warning: this run will end after its time budget: 3 more epoch\(s\) are the fewest "
+        r"it can end with, .*",
+        warnings[0],
     )
-    assert lines.index(warnings[0]) == 1  # after the first epoch's line
+    assert lines[2] == warnings[0] and lines[3].startswith("epoch 1/4 ")
+
+
+def test_a_shortened_run_resumes_at_the_same_weights(tmp_path: Path) -> None:
+    def shortened(run: Path, log) -> Trainer:
+        trainer = Trainer(config(epochs=4), tiny_data(), run, True, log)
+        prepare_run_dir(run, trainer.config, overwrite=False)
+        budgeted(trainer, seconds_left=-1.0, step_s=1e-3)
+        return trainer
+
+    shortened(tmp_path / "full", lambda _: None).run()
+    with pytest.raises(KeyboardInterrupt):
+        shortened(tmp_path / "cut", interrupt_after(1)).run()
+    assert json.loads((tmp_path / "cut" / "run.json").read_text())["epochs"] == 2
+    result = resume(tmp_path / "cut", data=tiny_data(), quiet=True, log=lambda _: None)
+    assert [row["epoch"] for row in result.rows] == [1, 2]
+    assert_same_weights(
+        tmp_path / "full" / "last.safetensors", tmp_path / "cut" / "last.safetensors"
+    )

@@ -31,7 +31,12 @@ from inception_fer.training.device import (
     forward_batch_size,
 )
 from inception_fer.training.fit import Trainer, fit, resume
-from inception_fer.training.optim import build_optimizer, build_scheduler, exempt_norm_and_bias
+from inception_fer.training.optim import (
+    build_optimizer,
+    build_scheduler,
+    exempt_norm_and_bias,
+    resize_schedule,
+)
 
 MODEL = "mini_xception"
 
@@ -114,12 +119,18 @@ def test_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     )
 
 
-def test_resume_can_extend_a_finished_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("schedule", ["constant", "onecycle", "cosine"])
+def test_resume_can_extend_a_finished_run(tmp_path: Path, schedule: str) -> None:
     data = tiny_data()
-    fit(config(epochs=1), tmp_path / "run", data=data, quiet=True, log=lambda _: None)
+    cfg = config(epochs=1, schedule=schedule)
+    fit(cfg, tmp_path / "run", data=data, quiet=True, log=lambda _: None)
     result = resume(tmp_path / "run", epochs=2, data=data, quiet=True, log=lambda _: None)
     assert [int(r["epoch"]) for r in result.rows] == [1, 2]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs"] == 2
+    # The second epoch ends where a 2-epoch run's schedule ends (one-cycle and cosine had
+    # finished after one epoch: extending them goes back to the middle of a 2-epoch schedule).
+    fresh = fit(config(epochs=2, schedule=schedule), tmp_path / "fresh", data=data, quiet=True)
+    assert result.rows[1]["lr"] == pytest.approx(fresh.rows[1]["lr"])
 
 
 def _train_cli(data_dir: Path, out: Path, epochs: int) -> list[str]:
@@ -316,6 +327,41 @@ def test_cosine_schedule_warms_up_then_decays() -> None:
     assert max(rates) == pytest.approx(1.0)
     assert rates[9] == pytest.approx(1.0)
     assert rates[-1] < 0.01
+
+
+@pytest.mark.parametrize(
+    ("schedule", "warmup_epochs"), [("onecycle", 0), ("onecycle", 1), ("cosine", 1)]
+)
+def test_a_resized_schedule_continues_as_the_new_length_would(
+    schedule: str, warmup_epochs: int
+) -> None:
+    def rates(epochs: int, resize_at: int | None = None, to: int = 0) -> list[float]:
+        optimizer = build_optimizer("adamw", [torch.nn.Parameter(torch.zeros(1))], 1.0)
+        scheduler = build_scheduler(schedule, optimizer, epochs, 10, warmup_epochs)
+        seen = []
+        for step in range(10 * (to or epochs)):
+            if step == resize_at:
+                resize_schedule(scheduler, to, 10)
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return seen
+
+    longer, shorter = rates(6), rates(4)
+    resized = rates(6, resize_at=20, to=4)
+    assert resized[:21] == longer[:21]  # the step after the resize still had its old rate
+    assert resized[21:] == pytest.approx(shorter[21:])
+    assert resized != pytest.approx(shorter)
+
+
+def test_a_schedule_cannot_end_before_the_step_it_has_reached() -> None:
+    optimizer = build_optimizer("adamw", [torch.nn.Parameter(torch.zeros(1))], 1.0)
+    scheduler = build_scheduler("onecycle", optimizer, 1, 10)
+    for _ in range(10):
+        optimizer.step()
+        scheduler.step()
+    with pytest.raises(InceptionFerError, match="at step 10 cannot be 5 steps long"):
+        resize_schedule(scheduler, 1, 5)
 
 
 def test_exempt_norm_and_bias_keeps_one_dimensional_parameters_from_decay() -> None:

@@ -62,9 +62,15 @@ from .distributed import (
 from .ema import WeightAverage
 from .heads import freeze_backbone_batchnorm, parameter_groups, set_backbone_trainable
 from .history import keras_history, write_history
-from .optim import Scheduler, build_optimizer, build_scheduler, exempt_norm_and_bias
+from .optim import (
+    Scheduler,
+    build_optimizer,
+    build_scheduler,
+    exempt_norm_and_bias,
+    resize_schedule,
+)
 from .run_dir import check_run_dir, prepare_run_dir, read_run_config, update_run_config
-from .time_budget import MAX_EPOCHS, plan_budget
+from .time_budget import MAX_EPOCHS, EpochCosts, RunningBudget, keep_to_budget, plan_budget
 from .transfer import InitReport, init_weights
 from .whitening import WHITENING_IMAGES, whiten_first_conv_
 
@@ -120,12 +126,14 @@ def fit(
         log = log if context.is_main else _silent
         on_main(context, lambda: check_run_dir(run_path, overwrite))
         data = _load_data(config, data, log, context)
+        costs = None
         if config.time_budget is not None:
-            config = _within_budget(config, data, context, started, log)
+            config, costs = _within_budget(config, data, context, started, log)
         on_main(context, lambda: prepare_run_dir(run_path, config, overwrite))
         trainer = Trainer(config, data, run_path, quiet, log, dist=context)
-        if config.time_budget is not None:
-            trainer.deadline = started + 60 * config.time_budget
+        if config.time_budget is not None and costs is not None:
+            deadline = started + 60 * config.time_budget
+            trainer.budget = RunningBudget(deadline, config.time_budget, costs)
         if config.init is not None:
             trainer.initialize(config.init)
         if config.whiten_stem:
@@ -140,10 +148,10 @@ def fit(
 
 def _within_budget(
     config: TrainConfig, data: FerData, context: DistContext, started: float, log: Logger
-) -> TrainConfig:
-    """``config`` with ``epochs`` set by its ``time_budget`` (see ``time_budget``); the
-    timing runs on a throwaway ``Trainer``, so the run itself is unchanged by it. The init
-    weights (``--init``) do not change a step's cost and are not loaded into it."""
+) -> tuple[TrainConfig, EpochCosts]:
+    """``config`` with ``epochs`` set by its ``time_budget`` (see ``time_budget``), and the
+    costs timed; the timing runs on a throwaway ``Trainer``, so the run itself is unchanged by
+    it. The init weights (``--init``) do not change a step's cost and are not loaded into it."""
     budget = float(config.time_budget or 0)
     with tempfile.TemporaryDirectory() as scratch:
         probe_config = dataclasses.replace(config, epochs=MAX_EPOCHS)
@@ -157,7 +165,8 @@ def _within_budget(
         raise InceptionFerError(
             f"the {budget:g} min budget fits {plan.epochs} epochs here: {error}"
         ) from None
-    return planned
+    assert plan.costs is not None
+    return planned, plan.costs
 
 
 def resume(
@@ -321,8 +330,8 @@ class Trainer:
         self.best_val_acc = -1.0
         self.best_epoch = 0
         self.epochs_since_best = 0
-        # time.perf_counter() by which a --time-budget run should end (None: no budget).
-        self.deadline: float | None = None
+        # A --time-budget run's deadline and costs (None: no budget, or a resumed run).
+        self.budget: RunningBudget | None = None
 
     def _class_weights(self) -> torch.Tensor | None:
         """``balanced``: n / (k * count) per class. The weighted loss is a mean normalised by
@@ -416,6 +425,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         _match_param_layout(self.optimizer)
         self.scheduler.load_state_dict(state["scheduler"])
+        resize_schedule(self.scheduler, self.config.epochs, self.steps_per_epoch)
         self.shuffle_gen.set_state(state["shuffle_rng"])
         self.augment_gen.set_state(state["augment_rng"])
         torch.set_rng_state(state["torch_rng"])
@@ -438,9 +448,11 @@ class Trainer:
         self.log(f"resuming {self.run_dir} after epoch {self.start_epoch}{processes}")
 
     def run(self) -> FitResult:
-        """Train from ``start_epoch`` to ``config.epochs``, saving after every epoch."""
+        """Train from ``start_epoch`` to ``config.epochs``, saving after every epoch (a budgeted
+        run may shorten itself on the way: ``time_budget.keep_to_budget``)."""
         config = self.config
-        for epoch in range(self.start_epoch, config.epochs):
+        epoch = self.start_epoch
+        while epoch < config.epochs:
             if config.early_stopping and self.epochs_since_best >= config.early_stopping:
                 self.log(f"early stopping: no improvement for {self.epochs_since_best} epochs")
                 break
@@ -451,6 +463,8 @@ class Trainer:
                 self.recalibrate()
             seconds = time.perf_counter() - started
             val_loss, val_acc = self.validate() if validating else (math.nan, math.nan)
+            if self.budget is not None and epoch + 1 < config.epochs:
+                keep_to_budget(self, self.budget, epoch + 1, time.perf_counter() - started)
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(val_loss)
             row = {
@@ -473,22 +487,15 @@ class Trainer:
                 self.save(epoch + 1, row, improved)
             barrier(self.dist)
             self.log(_epoch_line(row, config.epochs, improved))
-            if self.deadline is not None:
-                self._warn_if_late(time.perf_counter() - started, config.epochs - epoch - 1)
+            epoch += 1
         return FitResult(self.run_dir, self.rows, self.best_val_acc, self.best_epoch)
 
-    def _warn_if_late(self, epoch_s: float, epochs_left: int) -> None:
-        """Warn once when, at the pace of the last epoch, the run would end after its deadline
-        (the machine runs slower than when the budget was planned)."""
-        assert self.deadline is not None
-        late = time.perf_counter() + epochs_left * epoch_s - self.deadline
-        if late > 0:
-            self.log(
-                f"warning: at {epoch_s:.0f} s per epoch this run will end about {late / 60:.1f} "
-                "min after its time budget (the machine is slower than when the budget was "
-                "planned)"
-            )
-            self.deadline = None
+    def set_epochs(self, epochs: int) -> None:
+        """Make the run ``epochs`` long: its schedule becomes an ``epochs``-epoch run's from the
+        step it has reached, and ``run.json`` says so."""
+        self.config.epochs = epochs
+        resize_schedule(self.scheduler, epochs, self.steps_per_epoch)
+        on_main(self.dist, lambda: update_run_config(self.run_dir, self.config))
 
     def _batch(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
         x = (to_float(images) - self.meta.mean) / self.meta.std

@@ -73,8 +73,7 @@ def build_scheduler(
         return LambdaLR(optimizer, _Warmup(warmup, total, cosine=True))
     if name == "onecycle":
         max_lrs = [group["lr"] for group in optimizer.param_groups]
-        pct = min(0.5, max(warmup / total, 0.05)) if warmup else 0.25
-        return OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total, pct_start=pct)
+        return _OneCycle(optimizer, max_lrs, total, warmup)
     if name == "plateau":
         return ReduceLROnPlateau(optimizer, mode="min", factor=0.5, patience=3)
     raise InceptionFerError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
@@ -93,3 +92,45 @@ class _Warmup:
             return 1.0
         progress = (step - self.warmup) / max(1, self.total - self.warmup)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def resize_schedule(scheduler: Scheduler, epochs: int, steps_per_epoch: int) -> None:
+    """Make ``scheduler`` the schedule ``build_scheduler`` gives an ``epochs``-epoch run, from the
+    step it has reached: for a run whose length changes part-way (``--resume --epochs``, a time
+    budget re-planned). The rate of the next step follows the new length from the step after it.
+    ``plateau`` has no length."""
+    total = max(1, epochs * steps_per_epoch)
+    if isinstance(scheduler, _OneCycle):
+        scheduler.resize(total)
+    elif isinstance(scheduler, LambdaLR):
+        for multiplier in scheduler.lr_lambdas:
+            if isinstance(multiplier, _Warmup):
+                multiplier.total = total
+
+
+class _OneCycle(OneCycleLR):
+    """torch's two-phase ``OneCycleLR`` (cosine warm-up, then cosine annealing) whose length can
+    change part-way; ``warmup`` steps (0: a quarter of the run) set its first phase."""
+
+    def __init__(self, optimizer: Optimizer, max_lrs: list[float], total: int, warmup: int) -> None:
+        self.warmup = warmup
+        super().__init__(
+            optimizer, max_lr=max_lrs, total_steps=total, pct_start=_warmup_fraction(warmup, total)
+        )
+
+    def resize(self, total: int) -> None:
+        """``total`` steps in all from now on (the steps already taken stay taken)."""
+        if total < self.last_epoch:
+            raise InceptionFerError(
+                f"a one-cycle schedule at step {self.last_epoch} cannot be {total} steps long"
+            )
+        warm_up, anneal = self._schedule_phases
+        warm_up["end_step"] = float(_warmup_fraction(self.warmup, total) * total) - 1
+        anneal["end_step"] = total - 1
+        self.total_steps = total
+
+
+def _warmup_fraction(warmup: int, total: int) -> float:
+    """The one-cycle's first phase as a fraction of the run: ``warmup`` steps (kept between 5 %
+    and half of the run), or a quarter without one."""
+    return min(0.5, max(warmup / total, 0.05)) if warmup else 0.25

@@ -4,12 +4,19 @@ The same hour trains 44 epochs of ``inception_fer_f`` on a CPU with native bf16 
 on an AVX2-only one (docs/experiments.md), so a recipe stated in epochs is a recipe for one kind
 of machine. With a budget, ``fit`` first builds a throwaway copy of the run (same network, batch,
 augmentation and optimizer) and times training steps of each kind of epoch the run will have
-(crop size, backbone frozen or not; 1 % of the budget each, at least 5 s), one validation (with the BatchNorm re-estimation of crop
-runs) and one save of the run's files. The run then gets as many epochs as fit, at those costs, in
-what is left of the budget after loading the data and timing, less a safety margin for a machine
-whose speed drifts. The real run is built afterwards from the same seeds, so it trains exactly as
-a run given that number of epochs; the number is saved as ``epochs`` in ``run.json`` and
-``--resume`` continues the run with it.
+(crop size, backbone frozen or not; 1 % of the budget each, at least 5 s), one validation (with
+the BatchNorm re-estimation of crop runs) and one save of the run's files. The run then gets as
+many epochs as fit, at those costs, in what is left of the budget after loading the data and
+timing, less a safety margin. The real run is built afterwards from the same seeds, so it trains
+exactly as a run given that number of epochs; the number is saved as ``epochs`` in ``run.json``
+and ``--resume`` continues the run with it.
+
+A shared machine's speed drifts by 10-20 % within minutes, so a few seconds of timing cannot
+promise an hour. While the run trains, ``RunningBudget`` compares each epoch's measured time with
+what the timing predicted; when the recent epochs say that the planned ones no longer fit before
+the deadline, the run is shortened to those that do (``keep_to_budget``): its schedule
+becomes the shorter run's from the step it has reached, and ``run.json`` is rewritten. A run is
+never lengthened: its schedule may already be annealing.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
@@ -39,10 +46,14 @@ PROBE_WARMUP_STEPS = 2
 PROBE_MIN_STEPS = 3
 """Timed steps (at least) per kind of epoch."""
 
-SAFETY_MARGIN = 0.10
-"""Fraction of the budget kept free. On this project's shared 2-core machine the epochs of two
-one-hour runs took 7 % and 19 % longer than 5 s of timed steps predicted (docs/experiments.md);
-a run that still falls behind its budget warns once."""
+SAFETY_MARGIN = 0.05
+"""Fraction of the budget kept free, by the plan and by every re-plan (3 minutes of an hour,
+30 s of 10 minutes): room for the last epoch to run slower than the ones before it. The timing
+itself mis-predicts a run's epochs by -10 to +22 % on this project's shared 2-core machine
+(docs/experiments.md); re-planning, not the margin, keeps such a run within its budget."""
+
+REPLAN_WINDOW = 3
+"""Epochs whose measured time sets a re-plan's pace: the recent ones, as the speed drifts."""
 
 MAX_EPOCHS = 100_000
 """Upper bound on a planned run (and the probe's schedule length)."""
@@ -63,11 +74,52 @@ class EpochCosts:
 @dataclass(frozen=True)
 class EpochPlan:
     """The epochs that fit, the seconds they are expected to take, and (from ``plan_budget``)
-    the log line that explains them."""
+    the costs they were planned with and the log line that explains them."""
 
     epochs: int
     seconds: float
+    costs: EpochCosts | None = None
     description: str = ""
+
+
+@dataclass
+class RunningBudget:
+    """A planned run's budget while it trains: the deadline (a ``time.perf_counter()`` value),
+    the timing's costs, and each epoch's predicted and measured seconds so far."""
+
+    deadline: float
+    budget_minutes: float
+    costs: EpochCosts
+    predicted_s: list[float] = field(default_factory=list)
+    measured_s: list[float] = field(default_factory=list)
+    warned_late: bool = False
+
+    def record(self, predicted_s: float, measured_s: float) -> None:
+        """One more epoch: what the timing predicted for it and what it took."""
+        self.predicted_s.append(predicted_s)
+        self.measured_s.append(measured_s)
+
+    @property
+    def pace(self) -> float:
+        """Measured over predicted seconds of the last ``REPLAN_WINDOW`` epochs (1: as timed)."""
+        predicted = sum(self.predicted_s[-REPLAN_WINDOW:])
+        return sum(self.measured_s[-REPLAN_WINDOW:]) / predicted if predicted > 0 else 1.0
+
+    def seconds_left(self, now: float) -> float:
+        """Seconds until the deadline less the safety margin."""
+        return self.deadline - now - SAFETY_MARGIN * 60.0 * self.budget_minutes
+
+    def epochs_that_fit(
+        self,
+        seconds: float,
+        kind_at: Callable[[int], EpochKind],
+        steps_per_epoch: int,
+        val_from: int,
+    ) -> int:
+        """How many more epochs fit in ``seconds`` at the recent pace (``kind_at`` and 1-based
+        ``val_from`` count from the first of them)."""
+        timed_seconds = seconds / self.pace
+        return plan_epochs(self.costs, kind_at, steps_per_epoch, val_from, timed_seconds).epochs
 
 
 def plan_budget(probe: Trainer, budget_minutes: float, started: float) -> EpochPlan:
@@ -85,7 +137,49 @@ def plan_budget(probe: Trainer, budget_minutes: float, started: float) -> EpochP
         first = epoch_seconds(costs, probe.epoch_kind(0), probe.steps_per_epoch, True)
         raise _too_short(budget_minutes, available, first)
     line = _describe(budget_minutes, spent, costs, plan, probe.epoch_kind(plan.epochs - 1))
-    return dataclasses.replace(plan, description=line)
+    return dataclasses.replace(plan, costs=costs, description=line)
+
+
+def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: float) -> None:
+    """After ``done`` epochs of ``trainer``'s budgeted run, the last of which took ``epoch_s``
+    seconds before saving: when the epochs planned no longer fit before the deadline at the
+    recent pace, shorten the run to those that do (at least one more, and enough for
+    ``--val-from`` and ``--crop-schedule``); warn once when even that will end late. Under
+    ``torchrun`` the processes' times are averaged, so every process decides alike."""
+    config = trainer.config
+    costs = budget.costs
+    validated = done >= config.val_from
+    predicted = epoch_seconds(
+        costs, trainer.epoch_kind(done - 1), trainer.steps_per_epoch, validated
+    )
+    measured, left = reduce_sums(
+        [epoch_s, budget.seconds_left(time.perf_counter())], trainer.dist, trainer.device
+    )
+    world = trainer.dist.world_size
+    budget.record(predicted - costs.save_s, measured / world)
+    fits = budget.epochs_that_fit(
+        left / world - costs.save_s,
+        lambda later: trainer.epoch_kind(done + later),
+        trainer.steps_per_epoch,
+        config.val_from - done,
+    )
+    schedule = trainer.crop_schedule
+    staged = sum(count for _, count in schedule.stages) if schedule else 0
+    least = max(done + 1, config.val_from, staged + 1)
+    epochs = min(config.epochs, max(done + fits, least))
+    if epochs < config.epochs:
+        trainer.log(
+            f"time budget: epochs take {budget.pace:.2f}x their timed cost; "
+            f"re-planned from {config.epochs} to {epochs} epochs"
+        )
+        trainer.set_epochs(epochs)
+    if done + fits < least and not budget.warned_late:
+        budget.warned_late = True
+        trainer.log(
+            f"warning: this run will end after its time budget: {least - done} more "
+            f"epoch(s) are the fewest it can end with, and at {measured / world:.0f} s per "
+            "epoch they do not fit (the machine is slower than when the budget was planned)"
+        )
 
 
 def _cost_horizon(probe: Trainer) -> int:
