@@ -127,6 +127,9 @@ def test_resume_can_extend_a_finished_run(tmp_path: Path, schedule: str) -> None
     result = resume(tmp_path / "run", epochs=2, data=data, quiet=True, log=lambda _: None)
     assert [int(r["epoch"]) for r in result.rows] == [1, 2]
     assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs"] == 2
+    with pytest.raises(InceptionFerError, match="for 1 epochs: it has trained 2 already"):
+        resume(tmp_path / "run", epochs=1, data=data, quiet=True, log=lambda _: None)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["epochs"] == 2
     # The second epoch ends where a 2-epoch run's schedule ends (one-cycle and cosine had
     # finished after one epoch: extending them goes back to the middle of a 2-epoch schedule).
     fresh = fit(config(epochs=2, schedule=schedule), tmp_path / "fresh", data=data, quiet=True)

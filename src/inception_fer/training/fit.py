@@ -193,12 +193,15 @@ def resume(
     config = dataclasses.replace(saved, **(launch or {}))
     with process_group(config.device, config.dist_backend) as context:
         log = log if context.is_main else _silent
-        if epochs is not None and epochs != saved.epochs:
-            saved.epochs = config.epochs = epochs
-            on_main(context, lambda: update_run_config(run_path, saved))
+        changed = epochs is not None and epochs != saved.epochs
+        if epochs is not None:
+            config.epochs = epochs
         data = _load_data(config, data, log, context)
         trainer = Trainer(config, data, run_path, quiet, log, dist=context)
         trainer.restore(run_path / "last.safetensors")
+        if changed:
+            saved.epochs = config.epochs
+            on_main(context, lambda: update_run_config(run_path, saved))
         return trainer.run()
 
 
@@ -414,6 +417,11 @@ class Trainer:
         state = checkpoint.train_state
         if state is None:
             raise InceptionFerError(f"cannot resume: {path} holds no training state")
+        if checkpoint.meta.epoch > self.config.epochs:
+            raise InceptionFerError(
+                f"cannot resume {self.run_dir} for {self.config.epochs} epochs: it has trained "
+                f"{checkpoint.meta.epoch} already"
+            )
         saved = checkpoint.model.state_dict()
         if self.average is None:
             self.model.load_state_dict(saved)

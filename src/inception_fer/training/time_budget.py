@@ -46,11 +46,13 @@ PROBE_WARMUP_STEPS = 2
 PROBE_MIN_STEPS = 3
 """Timed steps (at least) per kind of epoch."""
 
-SAFETY_MARGIN = 0.05
-"""Fraction of the budget kept free, by the plan and by every re-plan (3 minutes of an hour,
-30 s of 10 minutes): room for the last epoch to run slower than the ones before it. The timing
-itself mis-predicts a run's epochs by -10 to +22 % on this project's shared 2-core machine
-(docs/experiments.md); re-planning, not the margin, keeps such a run within its budget."""
+SAFETY_MARGIN = 0.03
+"""Fraction of the budget kept free, by the plan and by every re-plan (108 s of an hour, 18 s of
+10 minutes): room for the last epochs to run slower than the ones before them (on this project's
+shared 2-core machine single epochs vary by 10-15 %, 7-10 s of a 65 s epoch). The timing itself
+mis-predicts a run's epochs by -10 to +22 % (docs/experiments.md); re-planning, not the margin,
+keeps such a run within its budget. A 5 % margin dropped a 10-minute run's last epoch that
+would have fitted."""
 
 REPLAN_WINDOW = 3
 """Epochs whose measured time sets a re-plan's pace: the recent ones, as the speed drifts."""
