@@ -81,19 +81,22 @@ def test_the_probe_times_every_kind_of_epoch(tmp_path: Path, monkeypatch) -> Non
     assert set(measure_costs(probe, 0.0).step_s) == {(0, True), (0, False)}
 
 
-def fake_costs(step_s: float):
-    """A ``measure_costs`` that reports ``step_s`` per step of every kind, quickly."""
+def fake_timing(monkeypatch: pytest.MonkeyPatch, step_s: float) -> None:
+    """Make the timing report ``step_s`` per step of every kind, quickly. The run's real epochs
+    take milliseconds, so the re-planning that compares them with the timing (tested on its own
+    below) is switched off: it would lengthen the run to fill the budget."""
 
     def measure(probe: Trainer, seconds: float) -> EpochCosts:
         return EpochCosts(defaultdict(lambda: step_s), validate_s=0.0, save_s=0.0)
 
-    return measure
+    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", measure)
+    monkeypatch.setattr("inception_fer.training.fit.keep_to_budget", lambda *args: None)
 
 
 def test_a_budget_run_trains_the_planned_epochs(tmp_path: Path, monkeypatch) -> None:
     # 4 s per step x 5 steps = 20 s per epoch; one minute less the margin and the (sub-second)
     # loading leaves room for 2.
-    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(4.0))
+    fake_timing(monkeypatch, 4.0)
     lines: list[str] = []
     result = fit(config(time_budget=1), tmp_path / "budget", data=tiny_data(), log=lines.append)
     assert len(result.rows) == 2
@@ -129,11 +132,11 @@ def test_a_budget_run_measured_for_real_is_deterministic(tmp_path: Path, monkeyp
 
 
 def test_a_resumed_budget_run_keeps_its_plan(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(4.0))
+    fake_timing(monkeypatch, 4.0)
     run = tmp_path / "cut"
     with pytest.raises(KeyboardInterrupt):
         fit(config(time_budget=1), run, data=tiny_data(), quiet=True, log=interrupt_after(1))
-    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(100.0))
+    fake_timing(monkeypatch, 100.0)
     result = resume(run, data=tiny_data(), quiet=True, log=lambda _: None)
     assert [row["epoch"] for row in result.rows] == [1, 2]
     fit(config(epochs=2), tmp_path / "plain", data=tiny_data(), quiet=True, log=lambda _: None)
@@ -143,7 +146,7 @@ def test_a_resumed_budget_run_keeps_its_plan(tmp_path: Path, monkeypatch) -> Non
 def test_a_budget_too_short_for_one_epoch_is_refused_before_writing(
     tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(20.0))
+    fake_timing(monkeypatch, 20.0)
     with pytest.raises(
         InceptionFerError, match=r"one epoch takes about 1\.7 min.*raise --time-budget"
     ):
@@ -158,7 +161,7 @@ def test_a_budget_too_short_for_one_epoch_is_refused_before_writing(
 
 
 def test_options_tied_to_epochs_are_checked_against_the_plan(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(4.0))
+    fake_timing(monkeypatch, 4.0)
     with pytest.raises(InceptionFerError, match=r"budget fits 2 epochs here: --val-from must"):
         fit(
             config(time_budget=1, val_from=3),
@@ -189,7 +192,7 @@ def test_budget_options_are_checked_at_once() -> None:
 
 
 def test_cli_time_budget(tmp_path: Path, npy_dataset: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("inception_fer.training.time_budget.measure_costs", fake_costs(2.5))
+    fake_timing(monkeypatch, 2.5)
     run = tmp_path / "run"
     base = ["train", "--model", "mini_xception", "--data", str(npy_dataset), "--out", str(run)]
     base += ["--batch-size", "16", "--threads", "1", "--quiet"]
@@ -216,7 +219,7 @@ def test_a_run_slower_than_timed_is_shortened_to_what_fits(tmp_path: Path) -> No
     lines: list[str] = []
     trainer = Trainer(config(epochs=8), tiny_data(), tmp_path, True, lines.append)
     budget = budgeted(trainer, seconds_left=31.0, step_s=1.0)  # timed: 5 s per epoch
-    keep_to_budget(trainer, budget, 1, epoch_s=4.0)  # faster than timed: never lengthened
+    keep_to_budget(trainer, budget, 1, epoch_s=4.0)
     assert trainer.config.epochs == 8 and lines == []
     keep_to_budget(trainer, budget, 2, epoch_s=11.0)  # the last 2 epochs: 15 s for 10 timed
     assert budget.pace == pytest.approx(1.5)
@@ -227,6 +230,26 @@ def test_a_run_slower_than_timed_is_shortened_to_what_fits(tmp_path: Path) -> No
     ]
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 6
     assert trainer.scheduler.last_epoch == 0  # no step taken: the schedule is a 6-epoch one now
+
+
+def test_a_run_ahead_of_its_timing_is_lengthened_without_see_sawing(tmp_path: Path) -> None:
+    lines: list[str] = []
+    trainer = Trainer(config(epochs=4), tiny_data(), tmp_path, True, lines.append)
+    budget = budgeted(trainer, seconds_left=56.0, step_s=1.0)  # timed: 5 s per epoch
+    keep_to_budget(trainer, budget, 1, epoch_s=5.0)
+    # As timed: 10 more epochs fit in 56 s even 10 % slower (5.5 s each).
+    assert trainer.config.epochs == 11
+    assert lines == [
+        "time budget: epochs take 1.00x their timed cost; re-planned from 4 to 11 epochs"
+    ]
+    budget.deadline -= 5.25  # epoch 2 takes 5.25 s: 50.75 s left
+    keep_to_budget(trainer, budget, 2, epoch_s=5.25)
+    # At the recent pace (1.025x) the 9 epochs left fit; 10 would not fit 10 % slower.
+    assert trainer.config.epochs == 11 and len(lines) == 1
+    budget.deadline -= 6.5  # epoch 3 takes 6.5 s: 44.25 s left
+    keep_to_budget(trainer, budget, 3, epoch_s=6.5)
+    assert trainer.config.epochs == 10  # at 1.12x, 7 more fit
+    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 10
 
 
 def test_a_run_out_of_time_ends_as_soon_as_it_can_and_says_so_once(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ and ``--resume`` continues the run with it.
 A shared machine's speed drifts by 10-20 % within minutes, so a few seconds of timing cannot
 promise an hour. While the run trains, ``RunningBudget`` compares each epoch's measured time with
 what the timing predicted; when the recent epochs say that the planned ones no longer fit before
-the deadline, the run is shortened to those that do (``keep_to_budget``): its schedule
-becomes the shorter run's from the step it has reached, and ``run.json`` is rewritten. A run is
-never lengthened: its schedule may already be annealing.
+the deadline, the run is shortened to those that do, and when more would fit even somewhat
+slower, it is lengthened (``keep_to_budget``). Its schedule becomes the new length's from the
+step it has reached, and ``run.json`` is rewritten.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ would have fitted."""
 
 REPLAN_WINDOW = 3
 """Epochs whose measured time sets a re-plan's pace: the recent ones, as the speed drifts."""
+
+LENGTHEN_SLACK = 0.10
+"""A run is lengthened only by epochs that would fit even 10 % slower than its recent pace, and
+shortened as soon as its epochs do not fit at that pace: the band between the two keeps a pace
+that wavers by a few per cent from changing the run's length back and forth."""
 
 MAX_EPOCHS = 100_000
 """Upper bound on a planned run (and the probe's schedule length)."""
@@ -117,10 +122,11 @@ class RunningBudget:
         kind_at: Callable[[int], EpochKind],
         steps_per_epoch: int,
         val_from: int,
+        pace: float,
     ) -> int:
-        """How many more epochs fit in ``seconds`` at the recent pace (``kind_at`` and 1-based
-        ``val_from`` count from the first of them)."""
-        timed_seconds = seconds / self.pace
+        """How many more epochs fit in ``seconds`` when they take ``pace`` times their timed
+        cost (``kind_at`` and 1-based ``val_from`` count from the first of them)."""
+        timed_seconds = seconds / pace
         return plan_epochs(self.costs, kind_at, steps_per_epoch, val_from, timed_seconds).epochs
 
 
@@ -146,8 +152,9 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
     """After ``done`` epochs of ``trainer``'s budgeted run, the last of which took ``epoch_s``
     seconds before saving: when the epochs planned no longer fit before the deadline at the
     recent pace, shorten the run to those that do (at least one more, and enough for
-    ``--val-from`` and ``--crop-schedule``); warn once when even that will end late. Under
-    ``torchrun`` the processes' times are averaged, so every process decides alike."""
+    ``--val-from`` and ``--crop-schedule``; warn once when even that will end late); when more
+    fit even ``LENGTHEN_SLACK`` slower than that, lengthen it. Under ``torchrun`` the processes'
+    times are averaged, so every process decides alike."""
     config = trainer.config
     costs = budget.costs
     validated = done >= config.val_from
@@ -159,17 +166,27 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
     )
     world = trainer.dist.world_size
     budget.record(predicted - costs.save_s, measured / world)
-    fits = budget.epochs_that_fit(
-        left / world - costs.save_s,
-        lambda later: trainer.epoch_kind(done + later),
-        trainer.steps_per_epoch,
-        config.val_from - done,
-    )
+
+    def fit_at(pace: float) -> int:
+        return budget.epochs_that_fit(
+            left / world - costs.save_s,
+            lambda later: trainer.epoch_kind(done + later),
+            trainer.steps_per_epoch,
+            config.val_from - done,
+            pace,
+        )
+
+    fits = fit_at(budget.pace)
     schedule = trainer.crop_schedule
     staged = sum(count for _, count in schedule.stages) if schedule else 0
     least = max(done + 1, config.val_from, staged + 1)
-    epochs = min(config.epochs, max(done + fits, least))
-    if epochs < config.epochs:
+    if done + fits < config.epochs:
+        epochs = max(done + fits, least)
+    else:
+        epochs = max(
+            config.epochs, min(done + fit_at(budget.pace * (1 + LENGTHEN_SLACK)), MAX_EPOCHS)
+        )
+    if epochs != config.epochs:
         trainer.log(
             f"time budget: epochs take {budget.pace:.2f}x their timed cost; "
             f"re-planned from {config.epochs} to {epochs} epochs"
