@@ -7,9 +7,9 @@ augmentation and optimizer) and times training steps of each kind of epoch the r
 (crop size, backbone frozen or not; 1 % of the budget each, at least 5 s), one validation (with
 the BatchNorm re-estimation of crop runs) and one save of the run's files. The run then gets as
 many epochs as fit, at those costs, in what is left of the budget after loading the data and
-timing, less a safety margin. The real run is built afterwards from the same seeds, so it trains
-exactly as a run given that number of epochs; the number is saved as ``epochs`` in ``run.json``
-and ``--resume`` continues the run with it.
+timing, less a safety margin. The real run is built afterwards from the same seeds, so until it
+re-plans (below) it trains exactly as a run given that number of epochs; the number is saved as
+``epochs`` in ``run.json`` and ``--resume`` continues the run with it.
 
 A shared machine's speed drifts by 10-20 % within minutes, so a few seconds of timing cannot
 promise an hour. While the run trains, ``RunningBudget`` compares each epoch's measured time with
