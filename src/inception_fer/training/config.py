@@ -28,8 +28,8 @@ class TrainConfig:
     ``crop_schedule`` (e.g. ``'32:16,36:16,40'``) sets the random crop size epoch by epoch.
     ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
     ``time_budget`` (minutes) replaces ``epochs`` by as many as fit in that wall time here
-    (``time_budget.py``); the planned count is then saved as ``epochs`` (and lowered if the run
-    falls behind its budget). ``decay_norm_bias``
+    (``time_budget.py``); the planned count is then saved as ``epochs`` (and changed when the run
+    re-plans while it trains). ``decay_norm_bias``
     False exempts normalisation weights and biases from weight decay. ``whiten_stem`` starts the
     first convolution as a whitening of the training images' patches (``whitening.py``).
     """

@@ -193,13 +193,12 @@ def resume(
     config = dataclasses.replace(saved, **(launch or {}))
     with process_group(config.device, config.dist_backend) as context:
         log = log if context.is_main else _silent
-        changed = epochs is not None and epochs != saved.epochs
         if epochs is not None:
             config.epochs = epochs
         data = _load_data(config, data, log, context)
         trainer = Trainer(config, data, run_path, quiet, log, dist=context)
         trainer.restore(run_path / "last.safetensors")
-        if changed:
+        if config.epochs != saved.epochs:
             saved.epochs = config.epochs
             on_main(context, lambda: update_run_config(run_path, saved))
         return trainer.run()
@@ -457,7 +456,7 @@ class Trainer:
 
     def run(self) -> FitResult:
         """Train from ``start_epoch`` to ``config.epochs``, saving after every epoch (a budgeted
-        run may shorten itself on the way: ``time_budget.keep_to_budget``)."""
+        run may change its length on the way: ``time_budget.keep_to_budget``)."""
         config = self.config
         epoch = self.start_epoch
         while epoch < config.epochs:
