@@ -17,15 +17,24 @@ from test_training import config, recorded_input_sizes, tiny_data
 def test_sizes_by_epoch() -> None:
     schedule = CropSchedule.parse("32:2, 36:3, 40", input_size=48)
     assert schedule.stages == ((32, 2), (36, 3), (40, 0))
-    assert [schedule.size_at(e) for e in range(8)] == [32, 32, 36, 36, 36, 40, 40, 40]
-    assert CropSchedule.parse("44", input_size=48).size_at(100) == 44
+    assert [schedule.size_at(e, 8) for e in range(8)] == [32, 32, 36, 36, 36, 40, 40, 40]
+    assert CropSchedule.parse("44", input_size=48).size_at(100, 200) == 44
+
+
+def test_stages_after_the_open_ended_one_count_back_from_the_end() -> None:
+    schedule = CropSchedule.parse("32:1,40,44:1,48:2", input_size=48)
+    assert (schedule.head, schedule.tail, schedule.fixed_epochs) == (1, 3, 4)
+    assert [schedule.size_at(e, 7) for e in range(7)] == [32, 40, 40, 40, 44, 48, 48]
+    assert [schedule.size_at(e, 5) for e in range(5)] == [32, 40, 44, 48, 48]
+    finish = CropSchedule.parse("40, 48:2", input_size=48)
+    assert [finish.size_at(e, 4) for e in range(4)] == [40, 40, 48, 48]
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("32:4,40:5", "the last stage lasts to the end"),
-        ("32,40", "needs a number of epochs"),
+        ("32:4,40:5", "exactly one stage must be a SIZE without a number of epochs"),
+        ("32,40", "(it takes the epochs the others leave), found 2"),
         ("32:x,40", "bad crop schedule item '32:x'"),
         ("big:3,40", "bad crop schedule item"),
         ("32:0,40", "lasts under one epoch"),
@@ -41,8 +50,10 @@ def test_bad_schedules(spec: str, message: str) -> None:
 def test_config_refusals() -> None:
     with pytest.raises(InceptionFerError, match="drop crop=40 from --augment"):
         config(augment="flip,crop=40", crop_schedule="32:1,40")
-    with pytest.raises(InceptionFerError, match="has 3 epochs before its last stage"):
+    with pytest.raises(InceptionFerError, match="has 3 epochs in its stages of a set length"):
         config(epochs=3, augment="flip", crop_schedule="32:1,36:2,40")
+    with pytest.raises(InceptionFerError, match="but the run has 3"):
+        config(epochs=3, augment="flip", crop_schedule="40,44:1,48:2")
     with pytest.raises(InceptionFerError, match=r"outside 8\.\.48"):
         config(epochs=3, augment="flip", crop_schedule="32:1,50")
 
@@ -71,3 +82,17 @@ def test_run_trains_on_the_scheduled_crops_and_resumes_on_schedule(tmp_path: Pat
         "training on 40x40 crops from epoch 3",
     ]
     assert load_checkpoint(tmp_path / "run" / "last.safetensors").meta.epoch == 3
+
+
+def test_a_run_ends_on_whole_faces(tmp_path: Path) -> None:
+    lines: list[str] = []
+    cfg = config(epochs=3, augment="flip", crop_schedule="40,48:1")
+    with recorded_input_sizes() as seen:
+        fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lines.append)
+    steps = [size for training, size in seen if training]
+    per_epoch = len(steps) // 3
+    assert steps == [40] * (2 * per_epoch) + [48] * per_epoch
+    assert [line for line in lines if line.startswith("training on")] == [
+        "training on 40x40 crops from epoch 1",
+        "training on 48x48 crops from epoch 3",
+    ]

@@ -32,7 +32,7 @@ STEPS = 5  # tiny_data(): 70 training images in batches of 16
 
 
 def constant(kind: tuple[int, bool] = (0, False)):
-    return lambda epoch: kind
+    return lambda epoch, epochs: kind
 
 
 def test_plan_fills_the_time_available() -> None:
@@ -46,10 +46,22 @@ def test_plan_fills_the_time_available() -> None:
 
 def test_plan_prices_each_kind_of_epoch() -> None:
     costs = EpochCosts({(32, False): 1.0, (40, False): 2.0}, validate_s=0.0, save_s=0.0)
-    kind_at = lambda epoch: (32, False) if epoch < 3 else (40, False)  # noqa: E731
+    kind_at = lambda epoch, epochs: (32, False) if epoch < 3 else (40, False)  # noqa: E731
     # 3 epochs of 10 s, then epochs of 20 s.
     assert plan_epochs(costs, kind_at, 10, 1, 69.0).epochs == 4
     assert plan_epochs(costs, kind_at, 10, 1, 70.0).epochs == 5
+
+
+def test_plan_prices_the_last_stages_of_every_length() -> None:
+    costs = EpochCosts({(40, False): 1.0, (48, False): 2.0}, validate_s=0.0, save_s=0.0)
+    kind_at = lambda epoch, epochs: (48, False) if epoch >= epochs - 2 else (40, False)  # noqa: E731
+    # n epochs: n - 2 of 10 s, then the last 2 of 20 s: 10 n + 20 s.
+    assert plan_epochs(costs, kind_at, 10, 1, 69.0).epochs == 4
+    plan = plan_epochs(costs, kind_at, 10, 1, 70.0)
+    assert (plan.epochs, plan.seconds) == (5, pytest.approx(70.0))
+    # After 2 epochs of a 4-epoch run, its last 2 (40 s) and one more of 10 s fit in 55 s.
+    assert plan_epochs(costs, kind_at, 10, 1, 55.0, first=2).epochs == 3
+    assert plan_epochs(costs, kind_at, 10, 1, 39.0, first=2).epochs == 1
 
 
 def test_plan_with_no_room_is_empty() -> None:
@@ -68,10 +80,12 @@ def test_the_probe_times_one_percent_of_the_budget() -> None:
 
 
 def test_the_probe_times_every_kind_of_epoch(tmp_path: Path, monkeypatch) -> None:
-    cfg = config(model="inception_fer_s", augment="flip", crop_schedule="32:1,40", time_budget=1)
+    cfg = config(
+        model="inception_fer_s", augment="flip", crop_schedule="32:1,40,48:1", time_budget=1
+    )
     probe = Trainer(cfg, tiny_data(), tmp_path, True, lambda _: None)
     costs = measure_costs(probe, 0.0)
-    assert set(costs.step_s) == {(32, False), (40, False)}
+    assert set(costs.step_s) == {(32, False), (40, False), (48, False)}
     assert all(seconds > 0 for seconds in costs.step_s.values())
     assert costs.validate_s > 0 and costs.save_s > 0
     assert (tmp_path / "last.safetensors").is_file()  # the save was real, in the probe's dir
@@ -250,6 +264,33 @@ def test_a_run_ahead_of_its_timing_is_lengthened_without_see_sawing(tmp_path: Pa
     keep_to_budget(trainer, budget, 3, epoch_s=6.5)
     assert trainer.config.epochs == 10  # at 1.12x, 7 more fit
     assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 10
+
+
+def test_a_re_plan_moves_the_last_stages_with_the_end(tmp_path: Path) -> None:
+    cfg = config(epochs=8, augment="flip", crop_schedule="40,48:2")
+    trainer = Trainer(cfg, tiny_data(), tmp_path, True, lambda _: None)
+    budget = budgeted(trainer, seconds_left=31.0, step_s=1.0)  # timed: 5 s per epoch
+    keep_to_budget(trainer, budget, 1, epoch_s=4.0)
+    keep_to_budget(trainer, budget, 2, epoch_s=11.0)  # 1.5x: 4 more fit
+    assert trainer.config.epochs == 6
+    assert [trainer.epoch_kind(epoch)[0] for epoch in range(6)] == [40, 40, 40, 40, 48, 48]
+    budget.deadline -= 1000.0  # out of time: the 2 epochs of whole faces are the fewest left
+    keep_to_budget(trainer, budget, 3, epoch_s=5.0)
+    assert trainer.config.epochs == 5
+    assert [trainer.epoch_kind(epoch)[0] for epoch in range(5)] == [40, 40, 40, 48, 48]
+
+
+def test_a_run_in_its_last_stages_keeps_its_length(tmp_path: Path) -> None:
+    lines: list[str] = []
+    cfg = config(epochs=6, augment="flip", crop_schedule="40,48:2")
+    trainer = Trainer(cfg, tiny_data(), tmp_path, True, lines.append)
+    budget = budgeted(trainer, seconds_left=1000.0, step_s=1.0)  # room for many more epochs
+    keep_to_budget(trainer, budget, 4, epoch_s=5.0)  # epoch 5 is the first of whole faces
+    assert trainer.config.epochs == 6 and lines == []
+    budget.deadline -= 2000.0  # and now none fits
+    keep_to_budget(trainer, budget, 5, epoch_s=5.0)
+    assert trainer.config.epochs == 6
+    assert len(lines) == 1 and lines[0].startswith("warning: this run will end after its time")
 
 
 def test_a_run_out_of_time_ends_as_soon_as_it_can_and_says_so_once(tmp_path: Path) -> None:

@@ -129,9 +129,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add(
         "--crop-schedule",
-        metavar="SIZE:EPOCHS,...,SIZE",
-        help="progressive random crops, e.g. '32:16,36:16,40': 16 epochs on 32x32 crops, 16 on "
-        "36x36, then 40x40 to the end (replaces --augment's crop; faster early epochs)",
+        metavar="SIZE:EPOCHS,...,SIZE,...",
+        help="random crop size by epoch, e.g. '32:16,36:16,40': 16 epochs on 32x32 crops, 16 on "
+        "36x36, then 40x40 to the end (faster early epochs); the one stage without a number of "
+        "epochs takes what the others leave, so '40,48:6' ends with 6 epochs on whole 48x48 "
+        "faces (replaces --augment's crop)",
     )
     add("--seed", type=int, help="random seed (default 0); runs are deterministic on the CPU")
     add("--drop-rate", type=float, help="dropout before the classifier (model default if unset)")

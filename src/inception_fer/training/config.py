@@ -25,7 +25,8 @@ class TrainConfig:
     alike. ``init``, ``freeze_backbone``, ``unfreeze_at`` (1-based epoch) and ``head_lr_mult``
     are the transfer-learning options; ``classes`` replaces the seven emotions. ``ema`` > 0
     validates and saves an exponential moving average of the weights with that decay per step.
-    ``crop_schedule`` (e.g. ``'32:16,36:16,40'``) sets the random crop size epoch by epoch.
+    ``crop_schedule`` (e.g. ``'32:16,36:16,40'``, ``'40,48:6'``) sets the random crop size epoch
+    by epoch.
     ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
     ``time_budget`` (minutes) replaces ``epochs`` by as many as fit in that wall time here
     (``time_budget.py``); the planned count is then saved as ``epochs`` (and changed when the run
@@ -148,12 +149,12 @@ class TrainConfig:
                 f"--val-from must be an epoch of the run (1..{self.epochs}), got {self.val_from}"
             )
         if self.crop_schedule is not None:
-            schedule = CropSchedule.parse(self.crop_schedule, self.input_size)
-            staged = sum(count for _, count in schedule.stages)
-            if staged >= self.epochs:
+            fixed = CropSchedule.parse(self.crop_schedule, self.input_size).fixed_epochs
+            if fixed >= self.epochs:
                 raise InceptionFerError(
-                    f"--crop-schedule {self.crop_schedule} has {staged} epochs before its last "
-                    f"stage, but the run has {self.epochs}"
+                    f"--crop-schedule {self.crop_schedule} has {fixed} epochs in its stages of "
+                    f"a set length and needs one more for its open-ended stage, but the run has "
+                    f"{self.epochs}"
                 )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,10 +1,15 @@
-"""Progressive crops (``--crop-schedule``): small random crops in the first epochs, larger later.
+"""Progressive crops (``--crop-schedule``): the random crop size of each epoch.
 
 Epochs of ``inception_fer_f`` on 32x32 crops took 46 s against 67 s on 40x40 (2 cores, bf16;
 docs/experiments.md), so starting small buys epochs within a time budget (progressive resizing,
 as in EfficientNetV2), while the last epochs train at the size that validation and inference are
 closest to. ``'32:16,36:16,40'`` trains 16 epochs on 32x32 crops, 16 on 36x36, then 40x40 to
 the end.
+
+Exactly one stage has no number of epochs: it takes the epochs the others leave, so the stages
+after it are counted back from the end of the run. ``'40,48:6'`` trains on 40x40 crops and then
+on whole 48x48 faces for the last 6 epochs, however long the run is (a time budget sets its
+length): the network ends on the images it is scored on (FixRes, Touvron et al. 2019).
 """
 
 from __future__ import annotations
@@ -17,36 +22,25 @@ from ..errors import InceptionFerError
 
 @dataclass(frozen=True)
 class CropSchedule:
-    """``stages``: (crop size, number of epochs) in order; the last stage lasts to the end."""
+    """``stages``: (crop size, number of epochs) in order; the one stage with 0 epochs takes
+    the epochs the others leave."""
 
     stages: tuple[tuple[int, int], ...]
 
     @classmethod
     def parse(cls, spec: str, input_size: int) -> CropSchedule:
-        """Parse ``'SIZE:EPOCHS,...,SIZE'`` (the last stage without a count), checking each size
-        against ``input_size``."""
-        items = [item.strip() for item in spec.split(",")]
+        """Parse ``'SIZE:EPOCHS,...,SIZE,...'`` (one stage without a number of epochs),
+        checking each size against ``input_size``."""
         stages: list[tuple[int, int]] = []
-        for position, item in enumerate(items):
-            last = position == len(items) - 1
+        for item in (item.strip() for item in spec.split(",")):
             size_text, sep, count_text = item.partition(":")
             try:
                 size = int(size_text)
                 count = int(count_text) if sep else 0
             except ValueError:
                 raise InceptionFerError(
-                    f"bad crop schedule item {item!r} in {spec!r}: expected SIZE:EPOCHS "
-                    "(the last one SIZE alone)"
+                    f"bad crop schedule item {item!r} in {spec!r}: expected SIZE:EPOCHS or SIZE"
                 ) from None
-            if sep and last:
-                raise InceptionFerError(
-                    f"crop schedule {spec!r}: the last stage lasts to the end, write it as "
-                    f"'{size}' without a number of epochs"
-                )
-            if not sep and not last:
-                raise InceptionFerError(
-                    f"crop schedule {spec!r}: stage {item!r} needs a number of epochs (SIZE:EPOCHS)"
-                )
             if not MIN_CROP <= size <= input_size:
                 raise InceptionFerError(
                     f"crop schedule {spec!r}: crop size {size} is outside {MIN_CROP}..{input_size}"
@@ -54,13 +48,48 @@ class CropSchedule:
             if sep and count < 1:
                 raise InceptionFerError(f"crop schedule {spec!r}: {item!r} lasts under one epoch")
             stages.append((size, count))
+        open_ended = sum(1 for _, count in stages if count == 0)
+        if open_ended != 1:
+            raise InceptionFerError(
+                f"crop schedule {spec!r}: exactly one stage must be a SIZE without a number of "
+                f"epochs (it takes the epochs the others leave), found {open_ended}"
+            )
         return cls(tuple(stages))
 
-    def size_at(self, epoch: int) -> int:
-        """The crop size of 0-based ``epoch``."""
+    @property
+    def head(self) -> int:
+        """Epochs of the stages before the open-ended one."""
+        return sum(count for _, count in self._before())
+
+    @property
+    def tail(self) -> int:
+        """Epochs of the stages after the open-ended one (the last epochs of a run)."""
+        return sum(count for _, count in self._after())
+
+    @property
+    def fixed_epochs(self) -> int:
+        """Epochs of the stages with a number of epochs: a run needs at least one more."""
+        return self.head + self.tail
+
+    def size_at(self, epoch: int, epochs: int) -> int:
+        """The crop size of 0-based ``epoch`` of an ``epochs``-epoch run."""
         start = 0
-        for size, count in self.stages[:-1]:
-            if epoch < start + count:
-                return size
+        for size, count in self._before():
             start += count
-        return self.stages[-1][0]
+            if epoch < start:
+                return size
+        end = epochs
+        for size, count in reversed(self._after()):
+            end -= count
+            if epoch >= end:
+                return size
+        return self.stages[self._open_at()][0]
+
+    def _open_at(self) -> int:
+        return [count for _, count in self.stages].index(0)
+
+    def _before(self) -> tuple[tuple[int, int], ...]:
+        return self.stages[: self._open_at()]
+
+    def _after(self) -> tuple[tuple[int, int], ...]:
+        return self.stages[self._open_at() + 1 :]

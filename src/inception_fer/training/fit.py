@@ -557,13 +557,17 @@ class Trainer:
             self.augment_gen.manual_seed(augment_seed)
             torch.manual_seed(torch_seed)
         if self.crop_schedule is not None:
-            self._set_crop(self.crop_schedule.size_at(epoch), epoch)
+            self._set_crop(self.crop_schedule.size_at(epoch, self.config.epochs), epoch)
         return net
 
-    def epoch_kind(self, epoch: int) -> tuple[int, bool]:
-        """What sets the cost of 0-based ``epoch``'s steps: its crop size (0 = whole images)
-        and whether the backbone is frozen."""
-        crop = self.crop_schedule.size_at(epoch) if self.crop_schedule else self.augment.config.crop
+    def epoch_kind(self, epoch: int, epochs: int | None = None) -> tuple[int, bool]:
+        """What sets the cost of 0-based ``epoch``'s steps in a run of ``epochs`` (default:
+        this run's): its crop size (0 = whole images) and whether the backbone is frozen."""
+        schedule = self.crop_schedule
+        if schedule is None:
+            crop = self.augment.config.crop
+        else:
+            crop = schedule.size_at(epoch, self.config.epochs if epochs is None else epochs)
         return crop, self._frozen_at(epoch)
 
     def _frozen_at(self, epoch: int) -> bool:

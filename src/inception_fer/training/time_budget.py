@@ -68,6 +68,9 @@ MAX_EPOCHS = 100_000
 EpochKind = tuple[int, bool]
 """(crop size or 0, backbone frozen): what sets the cost of an epoch's steps."""
 
+KindAt = Callable[[int, int], EpochKind]
+"""The kind of 0-based epoch ``e`` of an ``n``-epoch run: ``kind_at(e, n)``."""
+
 
 @dataclass(frozen=True)
 class EpochCosts:
@@ -119,15 +122,17 @@ class RunningBudget:
     def epochs_that_fit(
         self,
         seconds: float,
-        kind_at: Callable[[int], EpochKind],
+        kind_at: KindAt,
         steps_per_epoch: int,
         val_from: int,
         pace: float,
+        done: int,
     ) -> int:
-        """How many more epochs fit in ``seconds`` when they take ``pace`` times their timed
-        cost (``kind_at`` and 1-based ``val_from`` count from the first of them)."""
+        """How many epochs after the first ``done`` fit in ``seconds`` when they take ``pace``
+        times their timed cost (see ``plan_epochs``)."""
         timed_seconds = seconds / pace
-        return plan_epochs(self.costs, kind_at, steps_per_epoch, val_from, timed_seconds).epochs
+        plan = plan_epochs(self.costs, kind_at, steps_per_epoch, val_from, timed_seconds, done)
+        return plan.epochs
 
 
 def plan_budget(probe: Trainer, budget_minutes: float, started: float) -> EpochPlan:
@@ -144,7 +149,8 @@ def plan_budget(probe: Trainer, budget_minutes: float, started: float) -> EpochP
     if plan.epochs == 0:
         first = epoch_seconds(costs, probe.epoch_kind(0), probe.steps_per_epoch, True)
         raise _too_short(budget_minutes, available, first)
-    line = _describe(budget_minutes, spent, costs, plan, probe.epoch_kind(plan.epochs - 1))
+    last = probe.epoch_kind(plan.epochs - 1, plan.epochs)
+    line = _describe(budget_minutes, spent, costs, plan, last)
     return dataclasses.replace(plan, costs=costs, description=line)
 
 
@@ -153,8 +159,9 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
     seconds before saving: when the epochs planned no longer fit before the deadline at the
     recent pace, shorten the run to those that do (at least one more, and enough for
     ``--val-from`` and ``--crop-schedule``; warn once when even that will end late); when more
-    fit even ``LENGTHEN_SLACK`` slower than that, lengthen it. Under ``torchrun`` the processes'
-    times are averaged, so every process decides alike."""
+    fit even ``LENGTHEN_SLACK`` slower than that, lengthen it. Once a crop schedule's stages
+    counted from the end have begun, the length stays. Under ``torchrun`` the processes' times
+    are averaged, so every process decides alike."""
     config = trainer.config
     costs = budget.costs
     validated = done >= config.val_from
@@ -170,22 +177,26 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
     def fit_at(pace: float) -> int:
         return budget.epochs_that_fit(
             left / world - costs.save_s,
-            lambda later: trainer.epoch_kind(done + later),
+            trainer.epoch_kind,
             trainer.steps_per_epoch,
-            config.val_from - done,
+            config.val_from,
             pace,
+            done,
         )
 
     fits = fit_at(budget.pace)
     schedule = trainer.crop_schedule
-    staged = sum(count for _, count in schedule.stages) if schedule else 0
-    least = max(done + 1, config.val_from, staged + 1)
-    if done + fits < config.epochs:
-        epochs = max(done + fits, least)
+    tail = schedule.tail if schedule else 0
+    if done >= config.epochs - tail:  # the stages counted from the end have begun
+        least = epochs = config.epochs
     else:
-        epochs = max(
-            config.epochs, min(done + fit_at(budget.pace * (1 + LENGTHEN_SLACK)), MAX_EPOCHS)
-        )
+        fixed = schedule.fixed_epochs if schedule else 0
+        least = max(done + max(1, tail), config.val_from, fixed + 1)
+        if done + fits < config.epochs:
+            epochs = max(done + fits, least)
+        else:
+            lengthened = done + fit_at(budget.pace * (1 + LENGTHEN_SLACK))
+            epochs = max(config.epochs, min(lengthened, MAX_EPOCHS))
     if epochs != config.epochs:
         trainer.log(
             f"time budget: epochs take {budget.pace:.2f}x their timed cost; "
@@ -201,11 +212,17 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
         )
 
 
-def _cost_horizon(probe: Trainer) -> int:
-    """The first 0-based epoch from which every epoch is of the same kind."""
+def _epochs_to_time(probe: Trainer) -> dict[EpochKind, int]:
+    """The first 0-based epoch of each kind the run can have (the probe's run is
+    ``MAX_EPOCHS`` long, so a crop schedule's stages counted from the end are its last epochs)."""
     config = probe.config
-    staged = sum(count for _, count in probe.crop_schedule.stages) if probe.crop_schedule else 0
-    return max(staged, config.unfreeze_at - 1 if config.freeze_backbone else 0)
+    schedule = probe.crop_schedule
+    head, tail = (schedule.head, schedule.tail) if schedule else (0, 0)
+    horizon = max(head, config.unfreeze_at - 1 if config.freeze_backbone else 0)
+    first_epoch_of: dict[EpochKind, int] = {}
+    for epoch in [*range(horizon + 1), *range(config.epochs - tail, config.epochs)]:
+        first_epoch_of.setdefault(probe.epoch_kind(epoch), epoch)
+    return first_epoch_of
 
 
 def probe_seconds(budget_minutes: float) -> float:
@@ -217,9 +234,7 @@ def measure_costs(probe: Trainer, seconds: float) -> EpochCosts:
     """Time ``probe`` (a throwaway ``Trainer``: its weights and generators change) as the run
     will use it, for ``seconds`` (at least) per kind of epoch; under ``torchrun`` the
     processes' times are averaged and rank 0's save counts."""
-    first_epoch_of: dict[EpochKind, int] = {}
-    for epoch in range(_cost_horizon(probe) + 1):
-        first_epoch_of.setdefault(probe.epoch_kind(epoch), epoch)
+    first_epoch_of = _epochs_to_time(probe)
     kinds = list(first_epoch_of)
     step_s = [_seconds_per_step(probe, first_epoch_of[kind], seconds) for kind in kinds]
     started = time.perf_counter()
@@ -285,23 +300,31 @@ def _synchronize(device: torch.device) -> None:
 
 def plan_epochs(
     costs: EpochCosts,
-    kind_at: Callable[[int], EpochKind],
+    kind_at: KindAt,
     steps_per_epoch: int,
     val_from: int,
     available_s: float,
+    first: int = 0,
 ) -> EpochPlan:
-    """The most epochs whose costs add up to at most ``available_s`` seconds: each epoch
-    trains ``steps_per_epoch`` steps of its kind (``kind_at(epoch)``, 0-based), saves, and
-    validates from 1-based epoch ``val_from`` on."""
-    seconds = 0.0
-    epochs = 0
-    while epochs < MAX_EPOCHS:
-        cost = epoch_seconds(costs, kind_at(epochs), steps_per_epoch, epochs + 1 >= val_from)
-        if seconds + cost > available_s:
-            break
-        seconds += cost
-        epochs += 1
-    return EpochPlan(epochs, seconds)
+    """The most epochs from 0-based ``first`` on whose costs add up to at most ``available_s``
+    seconds: epoch ``e`` of an ``n``-epoch run trains ``steps_per_epoch`` steps of kind
+    ``kind_at(e, n)``, saves, and validates from 1-based epoch ``val_from`` on. A longer run
+    costs more (it has one more epoch; a crop schedule's stages counted from the end move
+    with it), so the longest that fits is found by bisection."""
+
+    def seconds_of(epochs: int) -> float:
+        return sum(
+            epoch_seconds(costs, kind_at(epoch, epochs), steps_per_epoch, epoch + 1 >= val_from)
+            for epoch in range(first, epochs)
+        )
+
+    fits, more = first, first + 1
+    while more <= MAX_EPOCHS and seconds_of(more) <= available_s:
+        fits, more = more, min(2 * more - first, MAX_EPOCHS + 1)
+    while more - fits > 1:
+        middle = (fits + more) // 2
+        fits, more = (middle, more) if seconds_of(middle) <= available_s else (fits, middle)
+    return EpochPlan(fits - first, seconds_of(fits))
 
 
 def epoch_seconds(
