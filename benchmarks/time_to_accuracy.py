@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
     parser.add_argument("--label-smoothing", type=float, help="(default: the recipe's)")
     parser.add_argument("--ema", type=float, help="weight-average decay (default: the recipe's)")
-    parser.add_argument("--crop-schedule", help="progressive crops, e.g. 32:6,40 (default: none)")
+    parser.add_argument(
+        "--crop-schedule", help="crop size by epoch, e.g. 32:6,40 or 40,48:1 (default: none)"
+    )
     parser.add_argument(
         "--no-decay-norm-bias",
         dest="decay_norm_bias",
