@@ -94,5 +94,5 @@ def test_a_run_ends_on_whole_faces(tmp_path: Path) -> None:
     assert steps == [40] * (2 * per_epoch) + [48] * per_epoch
     assert [line for line in lines if line.startswith("training on")] == [
         "training on 40x40 crops from epoch 1",
-        "training on 48x48 crops from epoch 3",
+        "training on whole 48x48 images from epoch 3",
     ]

@@ -650,7 +650,9 @@ class Trainer:
     def _set_crop(self, size: int, epoch: int) -> None:
         if size != self.augment.config.crop:
             self.augment.config = dataclasses.replace(self.augment.config, crop=size)
-            self.log(f"training on {size}x{size} crops from epoch {epoch + 1}")
+            whole = size == self.config.input_size
+            shape = f"whole {size}x{size} images" if whole else f"{size}x{size} crops"
+            self.log(f"training on {shape} from epoch {epoch + 1}")
 
     @torch.inference_mode()
     def validate(self) -> tuple[float, float]:
