@@ -37,6 +37,7 @@ def test_stages_after_the_open_ended_one_count_back_from_the_end() -> None:
         ("32,40", "(it takes the epochs the others leave), found 2"),
         ("32:x,40", "bad crop schedule item '32:x'"),
         ("big:3,40", "bad crop schedule item"),
+        ("32:2,,40", "bad crop schedule item '' in '32:2,,40'"),
         ("32:0,40", "lasts under one epoch"),
         ("4:2,40", "crop size 4 is outside 8..48"),
         ("32:2,56", "crop size 56 is outside 8..48"),
