@@ -177,6 +177,13 @@ def inception_fer_f(num_classes: int = 7, in_chans: int = 1, **kwargs: Any) -> I
 
 
 @register_model
+def inception_fer_f_silu(num_classes: int = 7, in_chans: int = 1, **kwargs: Any) -> InceptionFER:
+    """``inception_fer_f`` with SiLU activations: more accurate after the same hour of training,
+    slower to run (most of all in int8)."""
+    return _create("f", num_classes, in_chans, {"act": "silu", **kwargs})
+
+
+@register_model
 def inception_fer_m(num_classes: int = 7, in_chans: int = 1, **kwargs: Any) -> InceptionFER:
     """InceptionFER medium: 0.93 M parameters, 103 M multiply-adds at 48x48x1."""
     return _create("m", num_classes, in_chans, kwargs)
