@@ -48,6 +48,7 @@ def test_models_lists_and_filters(capsys) -> None:
     assert main(["models", "inception_fer_*"]) == 0
     assert capsys.readouterr().out.split() == [
         "inception_fer_f",
+        "inception_fer_f_silu",
         "inception_fer_l",
         "inception_fer_m",
         "inception_fer_s",

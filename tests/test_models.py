@@ -63,6 +63,7 @@ def test_registry_has_every_network() -> None:
         "mini_xception",
         "inception_fer_s",
         "inception_fer_f",
+        "inception_fer_f_silu",
         "inception_fer_m",
         "inception_fer_l",
     }
