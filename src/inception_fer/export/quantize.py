@@ -12,10 +12,10 @@ which adds pairs of products into saturating int16, and full-range weights overf
 on an AVX2-only AMD EPYC, ``inception_fer_f`` with its earlier shipped weights, PublicTest
 (float32 67.96 %): full-range weights 67.07 % and 93.8 % top-1 agreement with float32
 (probabilities up to 0.55 apart), 7-bit weights 67.85 % and 98.2 % (0.08 apart); uint8 weights
-(u8 x u8, no saturation) 67.73 % and 98.8 % at 0.7-0.85x the faces/s (one rough timing each). Full-range weights
-(``reduce_range=False``) are for files that only run on CPUs with VNNI, where they were a little
-more exact (``inception_fer_m``: 7-bit weights lost 0.6 % agreement); :func:`saturates_here`
-tells whether a file's weights overflow this CPU.
+(u8 x u8, no saturation) 67.73 % and 98.8 % at 0.7-0.85x the faces/s (one rough timing each).
+Full-range weights (``reduce_range=False``) are for files that only run on CPUs with VNNI, where
+they were a little more exact (``inception_fer_m``: 7-bit weights lost 0.6 % agreement);
+:func:`saturates_here` tells whether a file's weights overflow this CPU.
 
 Measured on ``inception_fer_m`` (the shipped default then), 512 FER2013 train faces, PublicTest
 (3,589 faces, fp32 65.76 %): MinMax gives 65.42-65.70 % and 98.9-99.3 % top-1 agreement with fp32 over three
