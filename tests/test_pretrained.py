@@ -66,6 +66,8 @@ def test_shipped_silu_variant_is_inception_fer_f_with_silu() -> None:
     same_network = create_model("inception_fer_f", act="silu")
     assert model.state_dict().keys() == same_network.state_dict().keys()
     assert "inception_fer_f_silu" in pretrained.list_pretrained()
+    with pytest.raises(InceptionFerError, match="has SiLU activations, not act='relu'"):
+        create_model("inception_fer_f_silu", act="relu")
 
 
 README_FIGURES = {"default": (0.682, 0.695), "inception_fer_f_silu": (0.690, 0.696)}

@@ -180,7 +180,12 @@ def inception_fer_f(num_classes: int = 7, in_chans: int = 1, **kwargs: Any) -> I
 def inception_fer_f_silu(num_classes: int = 7, in_chans: int = 1, **kwargs: Any) -> InceptionFER:
     """``inception_fer_f`` with SiLU activations: more accurate after the same hour of training,
     slower to run (most of all in int8)."""
-    return _create("f", num_classes, in_chans, {"act": "silu", **kwargs})
+    if kwargs.setdefault("act", "silu") != "silu":
+        raise InceptionFerError(
+            f"inception_fer_f_silu has SiLU activations, not act={kwargs['act']!r}; "
+            "build inception_fer_f with that act instead"
+        )
+    return _create("f", num_classes, in_chans, kwargs)
 
 
 @register_model
