@@ -10,7 +10,7 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--augment``,
 ``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
-``--crop-schedule``, ``--no-decay-norm-bias``, ``--whiten-stem``); the one-cycle schedule spans
+``--crop-schedule``, ``--no-decay-norm-bias``, ``--whiten-stem``, ``--val-tta``); the one-cycle schedule spans
 ``--epochs``, or with ``--time-budget MINUTES`` as many epochs as the training loop's timing says
 fit in that time on this machine (the timing counts against the budget; the run shortens itself
 if its epochs then run slower than timed). ``--seed`` (default 0)
@@ -33,6 +33,7 @@ import torch
 from _report import cpu_model
 from inception_fer.cli.train_cmd import parse_model_arg
 from inception_fer.data import load_fer
+from inception_fer.evaluation import TTA_MODES
 from inception_fer.training.config import AMP_MODES, TrainConfig
 from inception_fer.training.fit import fit
 from inception_fer.training.recipes import FER_RECIPE
@@ -82,6 +83,13 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="start the first convolution as a patch whitening (train --whiten-stem)",
     )
+    parser.add_argument(
+        "--val-tta",
+        choices=TTA_MODES,
+        default="none",
+        help="score each epoch's PublicTest pass with this TTA (train --val-tta; its cost is on "
+        "the clock)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="run directory (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -104,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         "amp": args.amp,
         "decay_norm_bias": args.decay_norm_bias,
         "whiten_stem": args.whiten_stem,
+        "val_tta": args.val_tta,
     }
     config = TrainConfig(
         model=args.model,

@@ -59,6 +59,24 @@ def test_incompatible_arguments(weights_dir: Path) -> None:
         create_model("mini_xception", pretrained=True, num_classes=3)
 
 
+def test_constructor_arguments_are_honoured_with_the_shipped_weights(weights_dir: Path) -> None:
+    reference = pretrained.load_pretrained("mini_xception")
+    model = create_model("mini_xception", pretrained=True, drop_rate=0.4)
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.4]
+    assert not model.training
+    x = torch.rand(2, 1, 48, 48)
+    assert torch.equal(model(x), reference(x))  # dropout is off in eval mode
+
+
+def test_arguments_the_weights_do_not_fit_are_refused_with_the_reason(weights_dir: Path) -> None:
+    with pytest.raises(
+        InceptionFerError,
+        match=r"shipped weights of 'mini_xception' do not fit mini_xception built with "
+        r"widths=\(16, 32, 64, 256\): .* of the wrong shape",
+    ):
+        pretrained.load_pretrained("mini_xception", widths=(16, 32, 64, 256))
+
+
 def test_shipped_silu_variant_is_inception_fer_f_with_silu() -> None:
     model = create_model("inception_fer_f_silu", pretrained=True)
     acts = {type(m) for m in model.modules() if isinstance(m, (nn.ReLU, nn.SiLU))}

@@ -21,6 +21,7 @@ from inception_fer.classes import EMOTIONS
 from inception_fer.cli.main import main
 from inception_fer.data import FerData, Split, load_fer
 from inception_fer.errors import InceptionFerError
+from inception_fer.evaluation import tta_views
 from inception_fer.evaluation.evaluate import evaluate_checkpoint
 from inception_fer.models.mini_xception import MiniXception
 from inception_fer.training.checkpoint import load_checkpoint
@@ -440,6 +441,37 @@ def test_validation_scores_the_folded_weights_as_the_model_itself(
     assert accuracy == pytest.approx(correct / len(trainer.val_y))
 
 
+@pytest.mark.parametrize("tta", ["flip", "shift"])
+def test_validation_with_tta_scores_the_views_averaged_probabilities(
+    tmp_path: Path, tta: str
+) -> None:
+    trainer = Trainer(
+        config(model="inception_fer_f", val_tta=tta), tiny_data(), tmp_path, True, lambda _: None
+    )
+    net = trainer.begin_epoch(0)
+    for start in range(0, 64, 16):
+        trainer.train_step(net, torch.arange(start, start + 16))
+    loss, accuracy = trainer.validate()
+    trainer.model.eval()
+    with torch.no_grad():
+        x = trainer._batch(trainer.val_x, augment=False)
+        views = tta_views(x, tta)
+        probs = torch.stack([torch.softmax(trainer.model(v), 1) for v in views]).mean(0)
+    assert len(views) == {"flip": 2, "shift": 10}[tta]
+    expected = torch.nn.functional.nll_loss(probs.log(), trainer.val_y).item()
+    assert loss == pytest.approx(expected, rel=1e-4)
+    correct = int((probs.argmax(1) == trainer.val_y).sum())
+    assert accuracy == pytest.approx(correct / len(trainer.val_y))
+    # the views do not all agree, so the averaged score differs from the plain one
+    plain = torch.nn.functional.cross_entropy(trainer.model(x), trainer.val_y).item()
+    assert loss != pytest.approx(plain, rel=1e-4)
+
+
+def test_config_refuses_an_unknown_validation_tta() -> None:
+    with pytest.raises(InceptionFerError, match="--val-tta must be one of none, flip"):
+        config(val_tta="mirror")
+
+
 def test_forward_batch_size_is_small_on_the_cpu_and_large_on_a_gpu() -> None:
     assert forward_batch_size(torch.device("cpu")) == CPU_FORWARD_BATCH == 64
     assert forward_batch_size(torch.device("cuda", 0)) == ACCELERATOR_FORWARD_BATCH == 512
@@ -458,7 +490,8 @@ def test_cli_no_decay_norm_bias_is_saved_and_resumes(tmp_path: Path, npy_dataset
 
 def test_cli_train_then_evaluate(tmp_path: Path, npy_dataset: Path, capsys) -> None:
     run = tmp_path / "run"
-    assert main([*_train_cli(npy_dataset, run, 2), "--val-from", "2"]) == 0
+    assert main([*_train_cli(npy_dataset, run, 2), "--val-from", "2", "--val-tta", "flip"]) == 0
+    assert json.loads((run / "run.json").read_text())["val_tta"] == "flip"
     lines = capsys.readouterr().out.splitlines()
     assert [("not validated" in line) for line in lines if line.startswith("epoch ")] == [
         True,
@@ -470,7 +503,9 @@ def test_cli_train_then_evaluate(tmp_path: Path, npy_dataset: Path, capsys) -> N
     assert "accuracy" in out.lower() and "angry" in out
     report = json.loads((run / "eval-val-flip" / "report.json").read_text())
     assert report["tta"] == "flip"
-    assert 0.0 <= report["accuracy"] <= 1.0
+    # the run validated with the same TTA, so it logged the accuracy `evaluate` measures
+    logged = load_checkpoint(run / "best.safetensors").meta.metrics["val_acc"]
+    assert report["accuracy"] == pytest.approx(logged, abs=1.01 / report["num_samples"])
     assert (run / "eval-val-flip" / "confusion.png").stat().st_size > 0
 
 

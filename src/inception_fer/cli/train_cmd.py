@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InceptionFerError
+from ..evaluation.tta import TTA_MODES
 from ..training.config import AMP_MODES, LAUNCH_OPTIONS, TrainConfig
 from ..training.distributed import DIST_BACKENDS, DistContext
 from ..training.fit import fit, resume
@@ -150,6 +151,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="EPOCH",
         help="validate only from this epoch (1-based) on: earlier epochs skip validation and "
         "the BatchNorm re-estimation of crop runs, and cannot be the best (default 1)",
+    )
+    add(
+        "--val-tta",
+        choices=TTA_MODES,
+        help="score each validation with this test-time augmentation, as `evaluate --tta` does: "
+        "the logged accuracy and the best checkpoint are those of the averaged views "
+        "(default none; flip costs 2 forward passes per face, shift and tencrop 10)",
     )
     add("--early-stopping", type=int, help="stop after N validated epochs without improvement")
     add("--clip-grad", type=float, help="clip the gradient norm to this value (0 = off)")

@@ -9,7 +9,8 @@ from typing import Any
 from torch import nn
 
 from ..errors import InceptionFerError
-from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..models.registry import create_model
+from ..training.checkpoint import Checkpoint, load_checkpoint, weights_mismatch
 
 _SUFFIX = ".safetensors"
 
@@ -48,8 +49,11 @@ def load_pretrained_checkpoint(name: str) -> Checkpoint:
 def load_pretrained(name: str, **kwargs: Any) -> nn.Module:
     """The model ``name`` with its shipped weights, in eval mode.
 
-    Keyword arguments must agree with the shipped model (``num_classes``, ``in_chans``); to change
-    the class count, fine-tune from these weights instead.
+    Keyword arguments are constructor arguments, honoured as :func:`create_model` honours them:
+    the network is built with them and the shipped weights are loaded into it (``drop_rate=0.3``
+    for fine-tuning, say). One that the weights do not fit (another ``num_classes`` or
+    ``in_chans``, other widths) is refused with the reason; to change the class count,
+    fine-tune from these weights instead.
     """
     checkpoint = load_pretrained_checkpoint(name)
     meta = checkpoint.meta
@@ -60,4 +64,16 @@ def load_pretrained(name: str, **kwargs: Any) -> nn.Module:
                 f"pretrained {name!r} has {key}={shipped[key]}, not {value}; "
                 "fine-tune it to change that"
             )
-    return checkpoint.model
+    extra = {key: value for key, value in kwargs.items() if key not in shipped}
+    if not extra:
+        return checkpoint.model
+    model = create_model(meta.model_name, **shipped, **extra)
+    weights = checkpoint.model.state_dict()
+    mismatch = weights_mismatch(model.state_dict(), weights)
+    if mismatch:
+        raise InceptionFerError(
+            f"the shipped weights of {name!r} do not fit {meta.model_name} built with "
+            f"{', '.join(f'{key}={value!r}' for key, value in extra.items())}: {mismatch}"
+        )
+    model.load_state_dict(weights)
+    return model.eval()

@@ -181,10 +181,11 @@ def load_checkpoint(path: str | os.PathLike[str], with_train_state: bool = False
     return Checkpoint(model=model, meta=meta, train_state=train_state)
 
 
-def load_model_weights(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str) -> None:
-    """Load the ``model.*`` tensors into ``model``; a clear error when they do not fit."""
-    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    expected = model.state_dict()
+def weights_mismatch(
+    expected: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor]
+) -> str | None:
+    """How ``weights`` fail to fit a model whose state dict is ``expected`` (tensors missing,
+    unexpected or of the wrong shape); None when they fit."""
     missing = sorted(set(expected) - set(weights))
     unexpected = sorted(set(weights) - set(expected))
     wrong = sorted(
@@ -192,15 +193,22 @@ def load_model_weights(model: nn.Module, tensors: Mapping[str, torch.Tensor], so
         for k, v in expected.items()
         if k in weights and weights[k].shape != v.shape
     )
-    if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        if wrong:
-            parts.append(f"{len(wrong)} of the wrong shape (e.g. {wrong[0]})")
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+    if wrong:
+        parts.append(f"{len(wrong)} of the wrong shape (e.g. {wrong[0]})")
+    return "; ".join(parts) or None
+
+
+def load_model_weights(model: nn.Module, tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Load the ``model.*`` tensors into ``model``; a clear error when they do not fit."""
+    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    mismatch = weights_mismatch(model.state_dict(), weights)
+    if mismatch:
         raise CheckpointError(
-            f"checkpoint {source} does not fit {type(model).__name__}: " + "; ".join(parts)
+            f"checkpoint {source} does not fit {type(model).__name__}: {mismatch}"
         )
     model.load_state_dict(weights)

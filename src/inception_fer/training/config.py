@@ -8,6 +8,7 @@ from typing import Any
 
 from ..data.augment import AugmentConfig
 from ..errors import InceptionFerError
+from ..evaluation.tta import TTA_MODES
 from .crop_schedule import CropSchedule
 from .distributed import DIST_BACKENDS
 
@@ -28,6 +29,9 @@ class TrainConfig:
     ``crop_schedule`` (e.g. ``'32:16,36:16,40'``, ``'40,48:6'``) sets the random crop size epoch
     by epoch.
     ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
+    ``val_tta`` scores each validation with that test-time augmentation (``evaluation/tta.py``):
+    the validation loss and accuracy, and so the best checkpoint, are those of the averaged
+    views.
     ``time_budget`` (minutes) replaces ``epochs`` by as many as fit in that wall time here
     (``time_budget.py``); the planned count is then saved as ``epochs`` (and changed when the run
     re-plans while it trains). ``decay_norm_bias``
@@ -58,6 +62,7 @@ class TrainConfig:
     val_fraction: float | None = None
     skip_bad: bool = False
     val_from: int = 1
+    val_tta: str = "none"
     early_stopping: int = 0
     clip_grad: float = 0.0
     ema: float = 0.0
@@ -89,6 +94,10 @@ class TrainConfig:
                 f"class weights must be 'none' or 'balanced', got {self.class_weights!r}",
             ),
             (self.val_from >= 1, f"--val-from must be an epoch (1 or more), got {self.val_from}"),
+            (
+                self.val_tta in TTA_MODES,
+                f"--val-tta must be one of {', '.join(TTA_MODES)}, got {self.val_tta!r}",
+            ),
             (
                 self.time_budget is None or self.time_budget > 0,
                 f"--time-budget must be a positive number of minutes, got {self.time_budget}",

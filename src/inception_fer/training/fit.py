@@ -43,6 +43,7 @@ from ..data import BatchAugment, FerData, load_fer
 from ..data.augment import AugmentConfig
 from ..data.normalize import compute_mean_std, to_float
 from ..errors import InceptionFerError
+from ..evaluation.tta import tta_views
 from ..models.fold_bn import fold_batchnorm
 from .batchnorm import recalibrate_batchnorm, recalibration_subset
 from .checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
@@ -670,14 +671,24 @@ class Trainer:
         for start in range(0, len(val_x), batch_size):
             x = self._batch(val_x[start : start + batch_size], augment=False)
             y = val_y[start : start + batch_size]
-            with self._autocast():
-                logits = model(x).float()
-            total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += int((logits.argmax(1) == y).sum().item())
+            log_probs = self._view_averaged_log_probs(model, x)
+            total_loss += F.nll_loss(log_probs, y, reduction="sum").item()
+            correct += int((log_probs.argmax(1) == y).sum().item())
         loss_sum, correct_sum, count = reduce_sums(
             [total_loss, correct, len(val_x)], self.dist, self.device
         )
         return loss_sum / count, correct_sum / count
+
+    def _view_averaged_log_probs(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Log of the class probabilities averaged over the ``val_tta`` views of ``x`` (with
+        ``none``, the log-softmax of the logits)."""
+        views = tta_views(x, self.config.val_tta)
+        with self._autocast():
+            log_probs = [
+                F.log_softmax(model(v.contiguous(memory_format=self.memory_format)).float(), 1)
+                for v in views
+            ]
+        return torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(views))
 
     def save(self, epoch: int, row: dict[str, float], improved: bool) -> None:
         """Write the run directory's files after ``epoch`` (1-based) with its history ``row``."""
