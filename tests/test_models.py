@@ -9,7 +9,7 @@ import torchinfo
 from torch import nn
 
 from inception_fer.errors import InceptionFerError
-from inception_fer.models import create_model, list_models
+from inception_fer.models import create_model, list_models, model_arguments
 from inception_fer.models.blocks import (
     BranchConcat,
     FactorisedInception,
@@ -168,6 +168,14 @@ def test_unknown_model_lists_valid_names() -> None:
         create_model("nope")
     for name in MODELS:
         assert name in str(info.value)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_takes_the_timm_arguments_and_refuses_unknown_ones(name: str) -> None:
+    assert {"num_classes", "in_chans", "drop_rate"} <= set(model_arguments(name))
+    with pytest.raises(InceptionFerError, match=rf"{name} has no argument 'drop_rat'; its "):
+        create_model(name, drop_rat=0.3)
+    assert isinstance(create_model(name, drop_rate=0.3), nn.Module)
 
 
 @pytest.mark.parametrize(

@@ -509,6 +509,18 @@ def test_cli_train_then_evaluate(tmp_path: Path, npy_dataset: Path, capsys) -> N
     assert (run / "eval-val-flip" / "confusion.png").stat().st_size > 0
 
 
+def test_a_run_that_cannot_start_leaves_nothing_to_overwrite(
+    tmp_path: Path, npy_dataset: Path, capsys
+) -> None:
+    run = tmp_path / "run"
+    assert main([*_train_cli(npy_dataset, run, 1), "--model-arg", "drop_rat=0.3"]) != 0
+    assert f"{MODEL} has no argument 'drop_rat'" in capsys.readouterr().err
+    assert not (run / "run.json").exists()
+    # so the corrected command needs no --overwrite
+    assert main([*_train_cli(npy_dataset, run, 1), "--model-arg", "drop_rate=0.3"]) == 0
+    assert json.loads((run / "run.json").read_text())["model_kwargs"] == {"drop_rate": 0.3}
+
+
 def test_cli_train_needs_data(tmp_path: Path, capsys) -> None:
     assert main(["train", "--model", MODEL, "--out", str(tmp_path / "r")]) == 2
     assert "--data is required" in capsys.readouterr().err

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from . import googlenet, inception_fer, inception_v3, mini_xception, tutorial
-from .registry import create_model, is_model, list_models, model_entrypoint, register_model
+from .registry import (
+    create_model,
+    is_model,
+    list_models,
+    model_arguments,
+    model_entrypoint,
+    register_model,
+)
 
 __all__ = [
     "create_model",
@@ -13,6 +20,7 @@ __all__ = [
     "is_model",
     "list_models",
     "mini_xception",
+    "model_arguments",
     "model_entrypoint",
     "register_model",
     "tutorial",

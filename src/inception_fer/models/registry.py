@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
+import inspect
+import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,6 +45,23 @@ def model_entrypoint(name: str) -> Callable[..., nn.Module]:
         raise InceptionFerError(f"unknown model {name!r}; valid models: {valid}") from None
 
 
+def model_arguments(name: str) -> list[str]:
+    """The constructor arguments of model ``name``: the ``__init__`` parameters of the class its
+    registered function returns (``num_classes``, ``in_chans``, ``drop_rate``...)."""
+    model_class = typing.get_type_hints(model_entrypoint(name))["return"]
+    parameters = inspect.signature(model_class.__init__).parameters
+    return [key for key in parameters if key != "self"]
+
+
+def _check_arguments(name: str, kwargs: dict[str, Any]) -> None:
+    known = model_arguments(name)
+    unknown = [key for key in kwargs if key not in known]
+    if unknown:
+        raise InceptionFerError(
+            f"{name} has no argument {unknown[0]!r}; its arguments: {', '.join(known)}"
+        )
+
+
 def create_model(
     name: str,
     num_classes: int = 7,
@@ -60,4 +79,5 @@ def create_model(
         raise InceptionFerError(f"num_classes must be at least 1, got {num_classes}")
     if in_chans < 1:
         raise InceptionFerError(f"in_chans must be at least 1, got {in_chans}")
+    _check_arguments(name, kwargs)
     return entry(num_classes=num_classes, in_chans=in_chans, **kwargs)

@@ -130,7 +130,6 @@ def fit(
         costs = None
         if config.time_budget is not None:
             config, costs = _within_budget(config, data, context, started, log)
-        on_main(context, lambda: prepare_run_dir(run_path, config, overwrite))
         trainer = Trainer(config, data, run_path, quiet, log, dist=context)
         if config.time_budget is not None and costs is not None:
             deadline = started + 60 * config.time_budget
@@ -139,6 +138,8 @@ def fit(
             trainer.initialize(config.init)
         if config.whiten_stem:
             trainer.whiten_stem()
+        # only a run that could start leaves a run.json (which makes a retry need --overwrite)
+        on_main(context, lambda: prepare_run_dir(run_path, config, overwrite))
         result = trainer.run()
         if config.time_budget is not None:
             minutes = (time.perf_counter() - started) / 60
@@ -658,7 +659,8 @@ class Trainer:
     @torch.inference_mode()
     def validate(self) -> tuple[float, float]:
         """Loss and accuracy on the validation split (NaN when it is empty), scored by a copy of
-        the evaluated weights with BatchNorm folded into the convolutions; under ``torchrun``
+        the evaluated weights with BatchNorm folded into the convolutions (with ``val_tta``, on
+        the class probabilities averaged over its views); under ``torchrun``
         each process scores every W-th image and the sums are all-reduced."""
         if len(self.val_x) == 0:
             return float("nan"), float("nan")
