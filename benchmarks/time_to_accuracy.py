@@ -10,11 +10,11 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--augment``,
 ``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
-``--crop-schedule``, ``--no-decay-norm-bias``, ``--whiten-stem``, ``--val-tta``); the one-cycle schedule spans
-``--epochs``, or with ``--time-budget MINUTES`` as many epochs as the training loop's timing says
-fit in that time on this machine (the timing counts against the budget; the run shortens itself
-if its epochs then run slower than timed). ``--seed`` (default 0)
-seeds the run. ``--model-arg KEY=VALUE`` passes network arguments as ``inception-fer train``
+``--crop-schedule``, ``--no-decay-norm-bias``, ``--whiten-stem``, ``--val-tta``); the one-cycle
+schedule spans ``--epochs``, or with ``--time-budget MINUTES`` as many epochs as the training
+loop's timing says fit in that time on this machine (the timing counts against the budget; the
+run shortens itself if its epochs then run slower than timed). ``--seed`` (default 0) seeds the
+run. ``--model-arg KEY=VALUE`` passes network arguments as ``inception-fer train``
 does (e.g. ``act=silu``).
 
 The clock starts after the data is loaded (its time is printed separately) and includes every
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     network = f"{args.model} {dict(args.model_arg)}" if args.model_arg else args.model
     planned = f" (--time-budget {args.time_budget:g})" if args.time_budget else ""
     print(f"\n{network}, {len(result.rows)} epochs{planned}, seed {args.seed}, recipe {recipe}")
-    print("| PublicTest accuracy | first reached after (wall time) |")
+    scored = "" if args.val_tta == "none" else f" ({args.val_tta} TTA)"
+    print(f"| PublicTest accuracy{scored} | first reached after (wall time) |")
     print("|---|---|")
     for threshold in args.thresholds:
         when = reached.get(threshold)
