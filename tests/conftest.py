@@ -30,7 +30,8 @@ def fer2013_dir() -> Path:
 
 
 def make_faces(n: int, num_classes: int = 7, size: int = 48, seed: int = 0):
-    """Learnable synthetic 'faces': class k is noise plus a bright block at a class-specific place."""
+    """Learnable synthetic 'faces': class k is noise plus a bright block at a class-specific
+    place."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % num_classes
     rng.shuffle(labels)

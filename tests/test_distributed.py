@@ -75,7 +75,8 @@ def test_two_gloo_processes_train_like_one_and_resume_on_one(
     DDP averages the two per-process mean gradients; both processes hold 6 images in every step
     (84 images: no padding), so that average is the mean gradient of the same 12 images one
     process sees, and the runs differ only by float summation order: about 1e-8 after the 7
-    steps measured here (trained weights and their ``--ema`` average alike), so atol 1e-5 / rtol 1e-4 leaves a wide margin. Wrong sharding
+    steps measured here (trained weights and their ``--ema`` average alike), so atol 1e-5 /
+    rtol 1e-4 leaves a wide margin. Wrong sharding
     (contiguous halves instead of every other index) or no gradient averaging (each process
     stepping on its own 6 images) moved weights by 5e-3 to 9e-3 in the same set-up, far outside
     it. The training and validation loss and accuracy are all-reduced sums over both processes,

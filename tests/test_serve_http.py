@@ -1,5 +1,6 @@
-"""The REST service over real HTTP: ``inception-fer serve`` in a subprocess with the shipped model,
-and ``create_app`` on an in-process uvicorn (tiny model) for timeouts, CORS defaults and disk use."""
+"""The REST service over real HTTP: ``inception-fer serve`` in a subprocess with the shipped
+model, and ``create_app`` on an in-process uvicorn (tiny model) for timeouts, CORS defaults and
+disk use."""
 
 from __future__ import annotations
 

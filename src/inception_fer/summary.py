@@ -197,9 +197,9 @@ def model_summary(
     """Summarise ``model`` on one ``in_chans x input_size x input_size`` image.
 
     Rows go down to ``depth`` levels of nested modules (parameter-free containers of Inception
-    modules are not a level: each Inception module gets its own row); a row at the cut (or a leaf) accounts for
-    its whole subtree, a row above it only for its own parameters, so the columns add up to the
-    totals.
+    modules are not a level: each Inception module gets its own row); a row at the cut (or a leaf)
+    accounts for its whole subtree, a row above it only for its own parameters, so the columns add
+    up to the totals.
     """
     if depth < 1:
         raise InceptionFerError(f"depth must be at least 1, got {depth}")

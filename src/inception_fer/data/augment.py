@@ -67,7 +67,8 @@ class AugmentConfig:
             raise InceptionFerError(f"augment erase must be a probability, got {self.erase_prob}")
         if self.erase_fill not in ERASE_FILLS:
             raise InceptionFerError(
-                f"augment erase_fill must be one of {', '.join(ERASE_FILLS)}, got {self.erase_fill!r}"
+                f"augment erase_fill must be one of {', '.join(ERASE_FILLS)}, "
+                f"got {self.erase_fill!r}"
             )
 
     @classmethod

@@ -1,4 +1,5 @@
-"""The face detector interface (``Face``, ``FaceDetector``) and the registry of detectors by name."""
+"""The face detector interface (``Face``, ``FaceDetector``) and the registry of detectors by
+name."""
 
 from __future__ import annotations
 
@@ -130,7 +131,8 @@ def list_detectors() -> list[str]:
 
 
 def create_detector(name: str = DEFAULT_DETECTOR, **kwargs: Any) -> FaceDetector:
-    """Build the detector registered as ``name`` with its options (e.g. ``model_path`` for yunet)."""
+    """Build the detector registered as ``name`` with its options (e.g. ``model_path`` for
+    yunet)."""
     try:
         factory = _DETECTORS[name]
     except KeyError:

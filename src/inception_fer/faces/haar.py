@@ -14,7 +14,8 @@ from .mtcnn import nms
 
 @register_detector("haar")
 class HaarDetector(FaceDetector):
-    """Frontal-face Haar cascade, plus the profile cascade (both ways round) unless ``profile=False``.
+    """Frontal-face Haar cascade, plus the profile cascade (both ways round) unless
+    ``profile=False``.
 
     ``min_face_size`` is in pixels of the image after the downscale to ``max_side``. The score is
     the cascade's last-stage weight, not a probability. No landmarks.

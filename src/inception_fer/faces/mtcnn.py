@@ -26,8 +26,8 @@ class MTCNNDetector(FaceDetector):
 
     ``min_face_size`` is the smallest face side searched for, in pixels of the image after the
     downscale to ``max_side``; ``thresholds`` are the three networks' face-probability cut-offs.
-    ``weights_dir`` overrides the folder of ``pnet.lz4``, ``rnet.lz4`` and ``onet.lz4`` (default: the
-    installed ``mtcnn`` package's).
+    ``weights_dir`` overrides the folder of ``pnet.lz4``, ``rnet.lz4`` and ``onet.lz4``
+    (default: the installed ``mtcnn`` package's).
     """
 
     def __init__(

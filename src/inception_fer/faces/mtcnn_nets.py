@@ -1,4 +1,5 @@
-"""MTCNN's three networks (Zhang et al. 2016) in PyTorch, loading the Keras weights of the mtcnn wheel.
+"""MTCNN's three networks (Zhang et al. 2016) in PyTorch, loading the Keras weights of the mtcnn
+wheel.
 
 Inputs are RGB, NCHW, scaled as ``(pixel - 127.5) / 128``. Each network returns its box regression
 (dx1, dy1, dx2, dy2, relative to the box size) and the face probability; ONet also returns the five

@@ -201,7 +201,8 @@ def create_app(
 
 def _add_docs(app: FastAPI) -> None:
     """``GET /docs``: Swagger UI 5 from the ``fastapi-offline`` package's files, so it needs no
-    network (FastAPI's default loads it from a CDN); its CSP lets the page reach this server only."""
+    network (FastAPI's default loads it from a CDN); its CSP lets the page reach this server
+    only."""
     assets = StaticFiles(packages=[("fastapi_offline", "static")])
     app.mount(_DOCS_ASSETS, assets, name="docs-static")
 

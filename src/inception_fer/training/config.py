@@ -14,7 +14,8 @@ from .distributed import DIST_BACKENDS
 
 AMP_MODES = ("none", "bf16", "fp16")
 LAUNCH_OPTIONS = ("device", "threads", "dist_backend", "compile")
-"""Options about where and how a run executes, not what it computes: ``--resume`` may change them."""
+"""Options about where and how a run executes, not what it computes: ``--resume`` may change
+them."""
 
 
 @dataclass

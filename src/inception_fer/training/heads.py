@@ -16,7 +16,8 @@ from ..errors import InceptionFerError
 
 
 def head_names(model: nn.Module) -> tuple[str, ...]:
-    """The names of ``model``'s head submodules; a clear error for a model without ``head_names``."""
+    """The names of ``model``'s head submodules; a clear error for a model without
+    ``head_names``."""
     method = getattr(model, "head_names", None)
     if method is None:
         raise InceptionFerError(
