@@ -9,13 +9,13 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 (60 % after 7.8 minutes, 61.9 % after 10.2 on this project's 2-core machine.)
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--augment``,
-``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
-``--crop-schedule``, ``--no-decay-norm-bias``, ``--whiten-stem``, ``--val-tta``); the one-cycle
+``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``, ``--crop-schedule``,
+``--finish-augment``, ``--no-decay-norm-bias``, ``--whiten-stem``, ``--val-tta``); the one-cycle
 schedule spans ``--epochs``, or with ``--time-budget MINUTES`` as many epochs as the training
-loop's timing says fit in that time on this machine (the timing counts against the budget; the
-run shortens itself if its epochs then run slower than timed). ``--seed`` (default 0) seeds the
-run. ``--model-arg KEY=VALUE`` passes network arguments as ``inception-fer train``
-does (e.g. ``act=silu``).
+loop's timing says fit in that time on this machine (the timing counts against the budget; the run
+shortens itself if its epochs then run slower than timed). ``--seed`` (default 0) seeds the run.
+``--model-arg KEY=VALUE`` passes network arguments as ``inception-fer train`` does (e.g.
+``act=silu``).
 
 The clock starts after the data is loaded (its time is printed separately) and includes every
 epoch's validation pass and checkpoint writes: it is what a user waits for.
@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         "--crop-schedule", help="crop size by epoch, e.g. 32:6,40 or 40,48:1 (default: none)"
     )
     parser.add_argument(
+        "--finish-augment",
+        help="augmentation of the crop schedule's last stages (train --finish-augment)",
+    )
+    parser.add_argument(
         "--no-decay-norm-bias",
         dest="decay_norm_bias",
         action="store_false",
@@ -103,7 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {cpu_model()}")
     overrides = {
         key: getattr(args, key)
-        for key in ("augment", "lr", "batch_size", "label_smoothing", "ema", "crop_schedule")
+        for key in (
+            "augment",
+            "lr",
+            "batch_size",
+            "label_smoothing",
+            "ema",
+            "crop_schedule",
+            "finish_augment",
+        )
         if getattr(args, key) is not None
     }
     recipe = {

@@ -173,6 +173,18 @@ def test_crop_composes_with_the_warp() -> None:
     assert centre_y.max() - centre_y.min() > 4
 
 
+def test_a_crop_of_the_whole_image_does_not_resample_it() -> None:
+    x = batch(b=16)
+    config = AugmentConfig(flip=True, translate=0.0, rotate=0.0, scale=(1.0, 1.0), crop=48,
+                           erase_prob=0.0)  # fmt: skip
+    out = BatchAugment(config)(x, seeded())
+    same = (out == x).flatten(1).all(1)
+    mirrored = (out == x.flip(-1)).flatten(1).all(1)
+    assert bool((same | mirrored).all()) and same.any() and mirrored.any()  # to the bit
+    config.rotate = 10.0
+    assert not torch.equal(BatchAugment(config)(x, seeded()), x)
+
+
 def test_crop_larger_than_the_images_is_an_error() -> None:
     with pytest.raises(InceptionFerError, match="crop=40 is larger than the 32x32 images"):
         BatchAugment(AugmentConfig(crop=40))(batch(size=32), seeded())

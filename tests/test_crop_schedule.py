@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import torch
 
+from inception_fer.data.augment import AugmentConfig, BatchAugment
 from inception_fer.errors import InceptionFerError
 from inception_fer.training.checkpoint import load_checkpoint
 from inception_fer.training.crop_schedule import CropSchedule
@@ -28,6 +32,8 @@ def test_stages_after_the_open_ended_one_count_back_from_the_end() -> None:
     assert [schedule.size_at(e, 5) for e in range(5)] == [32, 40, 44, 48, 48]
     finish = CropSchedule.parse("40, 48:2", input_size=48)
     assert [finish.size_at(e, 4) for e in range(4)] == [40, 40, 48, 48]
+    assert [finish.finishing(e, 4) for e in range(4)] == [False, False, True, True]
+    assert not any(CropSchedule.parse("32:2,40", input_size=48).finishing(e, 4) for e in range(4))
 
 
 @pytest.mark.parametrize(
@@ -57,6 +63,14 @@ def test_config_refusals() -> None:
         config(epochs=3, augment="flip", crop_schedule="40,44:1,48:2")
     with pytest.raises(InceptionFerError, match=r"outside 8\.\.48"):
         config(epochs=3, augment="flip", crop_schedule="32:1,50")
+    with pytest.raises(InceptionFerError, match="but there is no --crop-schedule"):
+        config(epochs=3, augment="flip", finish_augment="flip")
+    with pytest.raises(InceptionFerError, match="but '32:1,40' has none"):
+        config(epochs=3, augment="flip", crop_schedule="32:1,40", finish_augment="flip")
+    with pytest.raises(InceptionFerError, match="drop crop=44 from --finish-augment"):
+        config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="flip,crop=44")
+    with pytest.raises(InceptionFerError, match="bad augmentation value"):
+        config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="rotate=x")
 
 
 def test_run_trains_on_the_scheduled_crops_and_resumes_on_schedule(tmp_path: Path) -> None:
@@ -97,3 +111,61 @@ def test_a_run_ends_on_whole_faces(tmp_path: Path) -> None:
         "training on 40x40 crops from epoch 1",
         "training on whole 48x48 images from epoch 3",
     ]
+
+
+@contextmanager
+def recorded_augmentations() -> Iterator[list[tuple[AugmentConfig, torch.Tensor, torch.Tensor]]]:
+    """(config, input, output) of every augmented training batch while active."""
+    seen: list[tuple[AugmentConfig, torch.Tensor, torch.Tensor]] = []
+    original_forward = BatchAugment.forward
+
+    def recording_forward(self: BatchAugment, x: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        out = original_forward(self, x, **kwargs)  # type: ignore[arg-type]
+        if self.training:
+            seen.append((self.config, x.clone(), out.clone()))
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BatchAugment, "forward", recording_forward)
+        yield seen
+
+
+def test_the_finish_trains_with_its_own_augmentation(tmp_path: Path) -> None:
+    lines: list[str] = []
+    cfg = config(
+        epochs=3, augment="default,translate=0", crop_schedule="40,48:1", finish_augment="flip"
+    )
+    with recorded_augmentations() as seen:
+        fit(cfg, tmp_path / "run", data=tiny_data(), quiet=True, log=lines.append)
+    per_epoch = len(seen) // 3
+    crops, finish = seen[: 2 * per_epoch], seen[2 * per_epoch :]
+    assert {(c.crop, c.rotate, c.scale, c.erase_prob) for c, _, _ in crops} == {
+        (40, 10.0, (0.9, 1.1), 0.25)
+    }
+    assert {(c.crop, c.rotate, c.scale, c.erase_prob) for c, _, _ in finish} == {
+        (48, 0.0, (1.0, 1.0), 0.0)
+    }
+    # Unwarped: every finishing face is its input or its mirror image, to the bit.
+    for _, x, out in finish:
+        same = (out == x).flatten(1).all(1)
+        mirrored = (out == x.flip(-1)).flatten(1).all(1)
+        assert bool((same | mirrored).all())
+    assert not any(torch.equal(out, x) for _, x, out in crops)
+    assert [line for line in lines if line.startswith("training on")] == [
+        "training on 40x40 crops from epoch 1",
+        "training on whole 48x48 images, augmented flip from epoch 3",
+    ]
+
+
+def test_cli_finish_augment(tmp_path: Path, npy_dataset: Path, capsys) -> None:
+    from inception_fer.cli.main import main
+
+    out = tmp_path / "run"
+    base = ["train", "--model", "mini_xception", "--data", str(npy_dataset), "--epochs", "2",
+            "--batch-size", "16", "--threads", "1", "--augment", "default,translate=0"]  # fmt: skip
+    assert main([*base, "--crop-schedule", "40,48:1", "--finish-augment", "flip", "--out",
+                 str(out)]) == 0  # fmt: skip
+    assert '"finish_augment": "flip"' in (out / "run.json").read_text()
+    assert "training on whole 48x48 images, augmented flip from epoch 2" in capsys.readouterr().out
+    assert main([*base, "--finish-augment", "flip", "--out", str(tmp_path / "x")]) != 0
+    assert "but there is no --crop-schedule" in capsys.readouterr().err

@@ -136,6 +136,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "epochs takes what the others leave, so '40,48:6' ends with 6 epochs on whole 48x48 "
         "faces (replaces --augment's crop)",
     )
+    add(
+        "--finish-augment",
+        metavar="SPEC",
+        help="augmentation of the --crop-schedule stages after its open-ended one, in --augment's "
+        "form: with '40,48:10', 'flip,erase=0.25' ends on 10 epochs of whole, unwarped faces "
+        "(default: --augment's)",
+    )
     add("--seed", type=int, help="random seed (default 0); runs are deterministic on the CPU")
     add("--drop-rate", type=float, help="dropout before the classifier (model default if unset)")
     add("--input-size", type=int, help="resize images to this size (default 48)")

@@ -187,7 +187,7 @@ class BatchAugment(nn.Module):
 
         channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         work = x if x.dtype in (torch.float32, torch.float64) else x.float()
-        if self.config.geometric:
+        if self._warps(x.shape[-2], x.shape[-1]):
             work = self._warp(work, uniform)
         elif self.config.flip:
             flips = uniform(0.0, 1.0, len(x)) < 0.5
@@ -196,6 +196,15 @@ class BatchAugment(nn.Module):
             work = self._erase(work, uniform, generator, device)
         work = work.to(x.dtype)
         return work.contiguous(memory_format=torch.channels_last) if channels_last else work
+
+    def _warps(self, height: int, width: int) -> bool:
+        """Whether ``height`` x ``width`` images need the affine warp (a crop of the whole image
+        alone does not: it would only resample every pixel onto itself)."""
+        config = self.config
+        whole_crop = config.crop == height == width
+        return config.geometric and not (
+            whole_crop and not config.translate and not config.rotate and config.scale == (1, 1)
+        )
 
     def _warp(self, x: torch.Tensor, uniform: Sampler) -> torch.Tensor:
         """Flip, rotate, scale, translate and crop every image with one affine_grid +

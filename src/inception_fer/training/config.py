@@ -28,7 +28,8 @@ class TrainConfig:
     are the transfer-learning options; ``classes`` replaces the seven emotions. ``ema`` > 0
     validates and saves an exponential moving average of the weights with that decay per step.
     ``crop_schedule`` (e.g. ``'32:16,36:16,40'``, ``'40,48:6'``) sets the random crop size epoch
-    by epoch.
+    by epoch; ``finish_augment`` replaces ``augment`` in its finishing stages (those after its
+    open-ended one).
     ``val_from`` (1-based) is the first epoch that is validated and can become the best one.
     ``val_tta`` scores each validation with that test-time augmentation (``evaluation/tta.py``):
     the validation loss and accuracy, and so the best checkpoint, are those of the averaged
@@ -56,6 +57,7 @@ class TrainConfig:
     class_weights: str = "none"
     augment: str = "default"
     crop_schedule: str | None = None
+    finish_augment: str | None = None
     seed: int = 0
     drop_rate: float | None = None
     model_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -148,6 +150,8 @@ class TrainConfig:
             )
         if self.crop_schedule is not None:
             CropSchedule.parse(self.crop_schedule, self.input_size)
+        if self.finish_augment is not None:
+            self._check_finish_augment(self.finish_augment)
         if self.time_budget is None:
             self.check_epochs()
 
@@ -166,6 +170,21 @@ class TrainConfig:
                     f"a set length and needs one more for its open-ended stage, but the run has "
                     f"{self.epochs}"
                 )
+
+    def _check_finish_augment(self, spec: str) -> None:
+        schedule = self.crop_schedule
+        if schedule is None or CropSchedule.parse(schedule, self.input_size).tail == 0:
+            raise InceptionFerError(
+                "--finish-augment sets the augmentation of the --crop-schedule stages after its "
+                "open-ended one (e.g. '40,48:10'), but "
+                + (f"{schedule!r} has none" if schedule else "there is no --crop-schedule")
+            )
+        crop = AugmentConfig.from_string(spec).crop
+        if crop:
+            raise InceptionFerError(
+                f"--crop-schedule sets the crop size of the finish: drop crop={crop} from "
+                "--finish-augment"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

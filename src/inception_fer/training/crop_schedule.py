@@ -71,6 +71,11 @@ class CropSchedule:
         """Epochs of the stages with a number of epochs: a run needs at least one more."""
         return self.head + self.tail
 
+    def finishing(self, epoch: int, epochs: int) -> bool:
+        """Whether 0-based ``epoch`` of an ``epochs``-epoch run is in a stage after the
+        open-ended one (the run's finish)."""
+        return epoch >= epochs - self.tail
+
     def size_at(self, epoch: int, epochs: int) -> int:
         """The crop size of 0-based ``epoch`` of an ``epochs``-epoch run."""
         start = 0

@@ -559,7 +559,7 @@ class Trainer:
             self.augment_gen.manual_seed(augment_seed)
             torch.manual_seed(torch_seed)
         if self.crop_schedule is not None:
-            self._set_crop(self.crop_schedule.size_at(epoch, self.config.epochs), epoch)
+            self._set_stage(self.crop_schedule, epoch)
         return net
 
     def epoch_kind(self, epoch: int, epochs: int | None = None) -> tuple[int, bool]:
@@ -649,12 +649,21 @@ class Trainer:
             autocast=self._autocast(),
         )
 
-    def _set_crop(self, size: int, epoch: int) -> None:
-        if size != self.augment.config.crop:
-            self.augment.config = dataclasses.replace(self.augment.config, crop=size)
-            whole = size == self.config.input_size
+    def _set_stage(self, schedule: CropSchedule, epoch: int) -> None:
+        """Give the augmentation ``epoch``'s crop size from ``schedule``, and the
+        ``--finish-augment`` items in its finishing stages."""
+        config = self.config
+        size = schedule.size_at(epoch, config.epochs)
+        spec, finish = config.augment, ""
+        if config.finish_augment is not None and schedule.finishing(epoch, config.epochs):
+            spec = config.finish_augment
+            finish = f", augmented {AugmentConfig.from_string(spec).to_string()}"
+        augment = dataclasses.replace(AugmentConfig.from_string(spec), crop=size)
+        if augment != self.augment.config:
+            self.augment.config = augment
+            whole = size == config.input_size
             shape = f"whole {size}x{size} images" if whole else f"{size}x{size} crops"
-            self.log(f"training on {shape} from epoch {epoch + 1}")
+            self.log(f"training on {shape}{finish} from epoch {epoch + 1}")
 
     @torch.inference_mode()
     def validate(self) -> tuple[float, float]:
