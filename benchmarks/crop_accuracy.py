@@ -4,9 +4,10 @@ Usage: ``python benchmarks/crop_accuracy.py [--data DIR] [--limit N] [--model NA
 [--detector NAME] [--margins 0,0.1,...] [--roll DEG]``. Each PublicTest face is scaled up 4x
 (48 -> 192 px, cubic) and set in a 384x384 canvas of its own edge colours, so that a detector sees
 a face in a photo; with ``--roll`` the photo is also turned by a random angle in [-DEG, DEG]
-(seeded), as heads tilt in photos; the detector's largest face is then cropped with each
-margin, with and without eye alignment, exactly as ``predict`` crops photos, and classified. Accuracy is over the faces that
-were re-detected, beside the accuracy of the same faces given to the network as FER2013 crops them.
+(seeded), as heads tilt in photos; the detector's largest face is then cropped with each margin,
+with and without eye alignment, exactly as ``predict`` crops photos, and classified. Accuracy is
+over the faces that were re-detected, beside the accuracy of the same faces given to the network as
+FER2013 crops them.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ they were a little more exact (``inception_fer_m``: 7-bit weights lost 0.6 % agr
 :func:`saturates_here` tells whether a file's weights overflow this CPU.
 
 Measured on ``inception_fer_m`` (the shipped default then), 512 FER2013 train faces, PublicTest
-(3,589 faces, fp32 65.76 %): MinMax gives 65.42-65.70 % and 98.9-99.3 % top-1 agreement with
-fp32 over three calibration samples; Percentile (99.999) 65.51-65.90 % and 98.9-99.2 % at twice the calibration
-time; Entropy (ONNX Runtime's 128 bins) is MinMax to the bit; int8 activations are as accurate and
-three times slower (no u8 x s8 kernel).
+(3,589 faces, fp32 65.76 %): MinMax gives 65.42-65.70 % and 98.9-99.3 % top-1 agreement with fp32
+over three calibration samples; Percentile (99.999) 65.51-65.90 % and 98.9-99.2 % at twice the
+calibration time; Entropy (ONNX Runtime's 128 bins) is MinMax to the bit; int8 activations are as
+accurate and three times slower (no u8 x s8 kernel).
 Every input of a concatenation (an Inception module's branches) is quantised on the range of the
 concatenated output, so that ONNX Runtime's QLinearConcat copies bytes instead of rescaling each
 branch (except a grid reduction's max-pool branch, whose scale ONNX Runtime ties to its

@@ -34,7 +34,8 @@ def weights_dir() -> Path:
             return folder
     raise InceptionFerError(
         "the 'mtcnn' face detector reads its weights from the mtcnn package, which is not "
-        "installed (pip install mtcnn), or pass weights_dir= a folder with pnet.lz4, rnet.lz4 and onet.lz4"
+        "installed (pip install mtcnn), or pass weights_dir= a folder with pnet.lz4, rnet.lz4 "
+        "and onet.lz4"
     )
 
 
