@@ -654,16 +654,17 @@ class Trainer:
         ``--finish-augment`` items in its finishing stages."""
         config = self.config
         size = schedule.size_at(epoch, config.epochs)
-        spec, finish = config.augment, ""
-        if config.finish_augment is not None and schedule.finishing(epoch, config.epochs):
-            spec = config.finish_augment
-            finish = f", augmented {AugmentConfig.from_string(spec).to_string()}"
-        augment = dataclasses.replace(AugmentConfig.from_string(spec), crop=size)
+        finishing = config.finish_augment is not None and schedule.finishing(epoch, config.epochs)
+        items = AugmentConfig.from_string(
+            config.finish_augment if finishing and config.finish_augment else config.augment
+        )
+        augment = dataclasses.replace(items, crop=size)
         if augment != self.augment.config:
             self.augment.config = augment
             whole = size == config.input_size
             shape = f"whole {size}x{size} images" if whole else f"{size}x{size} crops"
-            self.log(f"training on {shape}{finish} from epoch {epoch + 1}")
+            how = f", augmented {items.to_string()}" if finishing else ""
+            self.log(f"training on {shape}{how} from epoch {epoch + 1}")
 
     @torch.inference_mode()
     def validate(self) -> tuple[float, float]:
