@@ -36,6 +36,12 @@ def test_stages_after_the_open_ended_one_count_back_from_the_end() -> None:
     assert not any(CropSchedule.parse("32:2,40", input_size=48).finishing(e, 4) for e in range(4))
 
 
+def test_the_first_epoch_of_each_stage() -> None:
+    schedule = CropSchedule.parse("32:2,40,44:1,48:2", input_size=48)
+    assert [schedule.stage_start(e, 8) for e in range(8)] == [0, 0, 2, 2, 2, 5, 6, 6]
+    assert [schedule.stage_start(e, 6) for e in range(6)] == [0, 0, 2, 3, 4, 4]
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [

@@ -280,17 +280,50 @@ def test_a_re_plan_moves_the_last_stages_with_the_end(tmp_path: Path) -> None:
     assert [trainer.epoch_kind(epoch)[0] for epoch in range(5)] == [40, 40, 40, 48, 48]
 
 
-def test_a_run_in_its_last_stages_keeps_its_length(tmp_path: Path) -> None:
-    lines: list[str] = []
+def test_a_run_about_to_begin_its_last_stages_is_lengthened_on_crops(tmp_path: Path) -> None:
     cfg = config(epochs=6, augment="flip", crop_schedule="40,48:2")
+    trainer = Trainer(cfg, tiny_data(), tmp_path, True, lambda _: None)
+    budgeted(trainer, seconds_left=56.0, step_s=1.0)  # timed: 5 s per epoch
+    keep_to_budget(trainer, trainer.budget, 4, epoch_s=5.0)  # epoch 5 would be a whole face
+    # 10 more fit even 10 % slower: the crops go on and the 2 whole-face epochs move to the end.
+    assert trainer.config.epochs == 14
+    assert [trainer.epoch_kind(epoch)[0] for epoch in range(4, 14)] == [40] * 8 + [48, 48]
+
+
+def test_a_run_in_its_last_stages_is_only_lengthened_by_the_stage_under_way(
+    tmp_path: Path,
+) -> None:
+    lines: list[str] = []
+    cfg = config(epochs=6, augment="flip", crop_schedule="40,48:2", finish_augment="flip")
     trainer = Trainer(cfg, tiny_data(), tmp_path, True, lines.append)
+    schedule = trainer.crop_schedule
+    assert schedule is not None
     budget = budgeted(trainer, seconds_left=1000.0, step_s=1.0)  # room for many more epochs
-    keep_to_budget(trainer, budget, 4, epoch_s=5.0)  # epoch 5 is the first of whole faces
-    assert trainer.config.epochs == 6 and lines == []
-    budget.deadline -= 2000.0  # and now none fits
-    keep_to_budget(trainer, budget, 5, epoch_s=5.0)
-    assert trainer.config.epochs == 6
-    assert len(lines) == 1 and lines[0].startswith("warning: this run will end after its time")
+    keep_to_budget(trainer, budget, 5, epoch_s=5.0)  # one epoch of whole faces done
+    # Any more would put epoch 6 back on crops; one more keeps it on whole faces.
+    assert trainer.config.epochs == 7
+    assert lines == [
+        "time budget: epochs take 1.00x their timed cost; re-planned from 6 to 7 epochs "
+        "(the stage under way gets them)"
+    ]
+    assert [trainer.epoch_kind(epoch)[0] for epoch in (5, 6)] == [48, 48]
+    assert all(schedule.finishing(epoch, 7) for epoch in (5, 6))
+    assert json.loads((tmp_path / "run.json").read_text())["epochs"] == 7
+    keep_to_budget(trainer, budget, 6, epoch_s=5.0)
+    assert trainer.config.epochs == 8
+    budget.deadline -= 2000.0  # and now none fits: the run is not shortened, and says so
+    keep_to_budget(trainer, budget, 7, epoch_s=5.0)
+    assert trainer.config.epochs == 8
+    assert len(lines) == 3 and lines[2].startswith("warning: this run will end after its time")
+
+
+def test_a_lengthened_finish_stretches_only_the_stage_under_way(tmp_path: Path) -> None:
+    cfg = config(epochs=8, augment="flip", crop_schedule="40,44:3,48:2")
+    trainer = Trainer(cfg, tiny_data(), tmp_path, True, lambda _: None)
+    budget = budgeted(trainer, seconds_left=1000.0, step_s=1.0)
+    keep_to_budget(trainer, budget, 5, epoch_s=5.0)  # epochs 4 and 5 on 44x44 done
+    assert trainer.config.epochs == 10
+    assert [trainer.epoch_kind(epoch)[0] for epoch in range(5, 10)] == [44, 44, 44, 48, 48]
 
 
 def test_a_run_out_of_time_ends_as_soon_as_it_can_and_says_so_once(tmp_path: Path) -> None:

@@ -90,6 +90,21 @@ class CropSchedule:
                 return size
         return self.stages[self._open_at()][0]
 
+    def stage_start(self, epoch: int, epochs: int) -> int:
+        """The first 0-based epoch of the stage that holds 0-based ``epoch`` of an
+        ``epochs``-epoch run."""
+        start = 0
+        for _, count in self._before():
+            if epoch < start + count:
+                return start
+            start += count
+        end = epochs
+        for _, count in reversed(self._after()):
+            end -= count
+            if epoch >= end:
+                return end
+        return start
+
     def _open_at(self) -> int:
         return [count for _, count in self.stages].index(0)
 

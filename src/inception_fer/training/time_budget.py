@@ -16,7 +16,10 @@ promise an hour. While the run trains, ``RunningBudget`` compares each epoch's m
 what the timing predicted; when the recent epochs say that the planned ones no longer fit before
 the deadline, the run is shortened to those that do, and when more would fit even somewhat
 slower, it is lengthened (``keep_to_budget``). Its schedule becomes the new length's from the
-step it has reached, and ``run.json`` is rewritten.
+step it has reached, and ``run.json`` is rewritten. Once a crop schedule's finish (its stages
+counted from the end) is under way, the run is only lengthened, by stretching the stage under
+way: the timing of whole-face steps is the least steady figure on a shared CPU, and a finish
+that ran faster than priced left 8.6 minutes of an hour unused (docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -160,8 +163,9 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
     recent pace, shorten the run to those that do (at least one more, and enough for
     ``--val-from`` and ``--crop-schedule``; warn once when even that will end late); when more
     fit even ``LENGTHEN_SLACK`` slower than that, lengthen it. Once a crop schedule's stages
-    counted from the end have begun, the length stays. Under ``torchrun`` the processes' times
-    are averaged, so every process decides alike."""
+    counted from the end have begun, the run is not shortened, and is lengthened only as far as
+    the next epoch stays in the stage under way (that stage gets the epochs added). Under
+    ``torchrun`` the processes' times are averaged, so every process decides alike."""
     config = trainer.config
     costs = budget.costs
     validated = done >= config.val_from
@@ -187,20 +191,24 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
     fits = fit_at(budget.pace)
     schedule = trainer.crop_schedule
     tail = schedule.tail if schedule else 0
-    if done >= config.epochs - tail:  # the stages counted from the end have begun
-        least = epochs = config.epochs
+    finishing = schedule is not None and done > config.epochs - tail
+    if schedule is not None and finishing:  # a stage counted from the end is under way
+        least = config.epochs
+        most = config.epochs + done - schedule.stage_start(done, config.epochs)
     else:
         fixed = schedule.fixed_epochs if schedule else 0
         least = max(done + max(1, tail), config.val_from, fixed + 1)
-        if done + fits < config.epochs:
-            epochs = max(done + fits, least)
-        else:
-            lengthened = done + fit_at(budget.pace * (1 + LENGTHEN_SLACK))
-            epochs = max(config.epochs, min(lengthened, MAX_EPOCHS))
+        most = MAX_EPOCHS
+    if done + fits < config.epochs:
+        epochs = max(done + fits, least)
+    else:
+        lengthened = done + fit_at(budget.pace * (1 + LENGTHEN_SLACK))
+        epochs = max(config.epochs, min(lengthened, most))
     if epochs != config.epochs:
+        stretched = " (the stage under way gets them)" if finishing else ""
         trainer.log(
             f"time budget: epochs take {budget.pace:.2f}x their timed cost; "
-            f"re-planned from {config.epochs} to {epochs} epochs"
+            f"re-planned from {config.epochs} to {epochs} epochs{stretched}"
         )
         trainer.set_epochs(epochs)
     if done + fits < least and not budget.warned_late:
