@@ -191,7 +191,7 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
     fits = fit_at(budget.pace)
     schedule = trainer.crop_schedule
     tail = schedule.tail if schedule else 0
-    finishing = schedule is not None and done > config.epochs - tail
+    finishing = done > config.epochs - tail  # never without a schedule (tail 0)
     if schedule is not None and finishing:  # a stage counted from the end is under way
         least = config.epochs
         most = config.epochs + done - schedule.stage_start(done, config.epochs)
