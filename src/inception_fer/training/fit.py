@@ -654,16 +654,14 @@ class Trainer:
         ``--finish-augment`` items in its finishing stages."""
         config = self.config
         size = schedule.size_at(epoch, config.epochs)
-        finishing = config.finish_augment is not None and schedule.finishing(epoch, config.epochs)
-        items = AugmentConfig.from_string(
-            config.finish_augment if finishing and config.finish_augment else config.augment
-        )
+        finish = config.finish_augment if schedule.finishing(epoch, config.epochs) else None
+        items = AugmentConfig.from_string(finish or config.augment)
         augment = dataclasses.replace(items, crop=size)
         if augment != self.augment.config:
             self.augment.config = augment
             whole = size == config.input_size
             shape = f"whole {size}x{size} images" if whole else f"{size}x{size} crops"
-            how = f", augmented {items.to_string()}" if finishing else ""
+            how = f", augmented {items.to_string()}" if finish else ""
             self.log(f"training on {shape}{how} from epoch {epoch + 1}")
 
     @torch.inference_mode()
