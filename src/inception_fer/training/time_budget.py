@@ -213,10 +213,14 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
         trainer.set_epochs(epochs)
     if done + fits < least and not budget.warned_late:
         budget.warned_late = True
+        needed = budget.pace * run_seconds(
+            costs, trainer.epoch_kind, trainer.steps_per_epoch, config.val_from, done, least
+        )
         trainer.log(
             f"warning: this run will end after its time budget: {least - done} more "
-            f"epoch(s) are the fewest it can end with, and at {measured / world:.0f} s per "
-            "epoch they do not fit (the machine is slower than when the budget was planned)"
+            f"epoch(s) are the fewest it can end with; at {budget.pace:.2f}x their timed cost "
+            f"they take about {needed / 60:.1f} min, and {max(left / world, 0.0) / 60:.1f} "
+            "are left (the machine is slower than when the budget was planned)"
         )
 
 
@@ -321,10 +325,7 @@ def plan_epochs(
     with it), so the longest that fits is found by bisection."""
 
     def seconds_of(epochs: int) -> float:
-        return sum(
-            epoch_seconds(costs, kind_at(epoch, epochs), steps_per_epoch, epoch + 1 >= val_from)
-            for epoch in range(first, epochs)
-        )
+        return run_seconds(costs, kind_at, steps_per_epoch, val_from, first, epochs)
 
     fits, more = first, first + 1
     while more <= MAX_EPOCHS and seconds_of(more) <= available_s:
@@ -333,6 +334,22 @@ def plan_epochs(
         middle = (fits + more) // 2
         fits, more = (middle, more) if seconds_of(middle) <= available_s else (fits, middle)
     return EpochPlan(fits - first, seconds_of(fits))
+
+
+def run_seconds(
+    costs: EpochCosts,
+    kind_at: KindAt,
+    steps_per_epoch: int,
+    val_from: int,
+    first: int,
+    epochs: int,
+) -> float:
+    """Expected seconds of 0-based epochs ``first`` to ``epochs - 1`` of an ``epochs``-epoch
+    run (see ``plan_epochs``)."""
+    return sum(
+        epoch_seconds(costs, kind_at(epoch, epochs), steps_per_epoch, epoch + 1 >= val_from)
+        for epoch in range(first, epochs)
+    )
 
 
 def epoch_seconds(
