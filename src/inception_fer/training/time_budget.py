@@ -220,7 +220,7 @@ def keep_to_budget(trainer: Trainer, budget: RunningBudget, done: int, epoch_s: 
             f"warning: this run will end after its time budget: {least - done} more "
             f"epoch(s) are the fewest it can end with; at {budget.pace:.2f}x their timed cost "
             f"they take about {needed / 60:.1f} min, and {max(left / world, 0.0) / 60:.1f} "
-            "are left (the machine is slower than when the budget was planned)"
+            "are left"
         )
 
 
