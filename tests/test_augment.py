@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from inception_fer.data import AugmentConfig, BatchAugment, compute_mean_std, to_float
 from inception_fer.errors import InceptionFerError
@@ -33,8 +34,19 @@ def test_from_string_forms() -> None:
     assert AugmentConfig.from_string("scale=0.8:1.3").scale == (0.8, 1.3)
     assert AugmentConfig.from_string("default,translate=0,crop=40").crop == 40
     assert AugmentConfig.from_string("crop").crop == 40
+    assert AugmentConfig.from_string("flip,shift").shift == 2
+    shifted = AugmentConfig.from_string("flip,shift=3,erase=0.5")
+    assert shifted.shift == 3 and shifted.enabled and not shifted.geometric
     cropped = AugmentConfig(crop=44, translate=0.0)
-    for original in (AugmentConfig(), none, config, AugmentConfig(erase_fill="random"), cropped):
+    originals = (
+        AugmentConfig(),
+        none,
+        config,
+        AugmentConfig(erase_fill="random"),
+        cropped,
+        shifted,
+    )
+    for original in originals:
         assert AugmentConfig.from_string(original.to_string()) == original
 
 
@@ -48,6 +60,8 @@ def test_from_string_forms() -> None:
         ("scale=1.5", "scale must be 0 < low <= high"),
         ("crop=4", "crop must be 0 \\(off\\) or at least 8"),
         ("crop=4.5", "bad augmentation value 'crop=4.5'"),
+        ("shift=-1", "shift must be 0 \\(off\\) or more pixels"),
+        ("shift=1.5", "bad augmentation value 'shift=1.5'"),
     ],
 )
 def test_from_string_errors(spec: str, message: str) -> None:
@@ -188,6 +202,32 @@ def test_a_crop_of_the_whole_image_does_not_resample_it() -> None:
 def test_crop_larger_than_the_images_is_an_error() -> None:
     with pytest.raises(InceptionFerError, match="crop=40 is larger than the 32x32 images"):
         BatchAugment(AugmentConfig(crop=40))(batch(size=32), seeded())
+
+
+def test_shift_moves_whole_pixels_and_repeats_the_edges() -> None:
+    x = batch(b=64, c=2)
+    config = AugmentConfig.none()
+    config.shift = 2
+    out = BatchAugment(config)(x.to(memory_format=torch.channels_last), seeded())
+    assert out.shape == x.shape and out.is_contiguous(memory_format=torch.channels_last)
+    padded = F.pad(x, (2, 2, 2, 2), mode="replicate")  # how the views of --tta shift are made
+    moves = []
+    for index, image in enumerate(out):
+        matches = [
+            (top - 2, left - 2)
+            for top in range(5)
+            for left in range(5)
+            if torch.equal(image, padded[index, :, top : top + 48, left : left + 48])
+        ]
+        assert len(matches) == 1  # to the bit: no interpolation
+        moves.append(matches[0])
+    assert len(set(moves)) > 12  # 64 images, 25 possible moves: they vary
+    assert {dy for dy, _ in moves} == {dx for _, dx in moves} == {-2, -1, 0, 1, 2}
+
+
+def test_shift_too_large_for_the_images_is_an_error() -> None:
+    with pytest.raises(InceptionFerError, match="shift=4 is too large for 8x8 images"):
+        BatchAugment(AugmentConfig.from_string("shift=4"))(batch(size=8), seeded())
 
 
 def test_erase_covers_a_rectangle() -> None:

@@ -1,5 +1,6 @@
 """Batch augmentation as tensor ops: one affine warp (flip, rotation, scale, translation, random
-crop) and random erasing, applied to whole (B, C, H, W) float batches on any device.
+crop), whole-pixel shifts and random erasing, applied to whole (B, C, H, W) float batches on any
+device.
 
 Apply it after normalisation, so that erasing with 0 fills with the dataset mean. The warp pads with
 reflection: rotated or shifted faces keep plausible borders instead of black wedges that never occur
@@ -39,8 +40,10 @@ class AugmentConfig:
     ``translate`` is a fraction of the image size, ``rotate`` a maximum angle in degrees, ``scale``
     the zoom range, ``crop`` the side of a random square crop at whole-pixel offsets (0: none; the
     networks are fully convolutional, so they train on crops and evaluate on whole images),
-    ``erase_prob`` the chance of erasing one rectangle (2-20% of the area) per image, filled with 0
-    (``erase_fill='zero'``) or standard normal noise (``'random'``).
+    ``shift`` the largest whole-pixel move on each axis (0: none; no resampling, the uncovered
+    border repeats the edge pixels, as the views of ``--tta shift`` do), ``erase_prob`` the chance of
+    erasing one rectangle (2-20% of the area) per image, filled with 0 (``erase_fill='zero'``) or
+    standard normal noise (``'random'``).
     """
 
     flip: bool = True
@@ -48,6 +51,7 @@ class AugmentConfig:
     rotate: float = 10.0
     scale: tuple[float, float] = (0.9, 1.1)
     crop: int = 0
+    shift: int = 0
     erase_prob: float = 0.25
     erase_fill: str = "zero"
 
@@ -62,6 +66,10 @@ class AugmentConfig:
         if self.crop != 0 and self.crop < MIN_CROP:
             raise InceptionFerError(
                 f"augment crop must be 0 (off) or at least {MIN_CROP}, got {self.crop}"
+            )
+        if self.shift < 0:
+            raise InceptionFerError(
+                f"augment shift must be 0 (off) or more pixels, got {self.shift}"
             )
         if not 0.0 <= self.erase_prob <= 1.0:
             raise InceptionFerError(f"augment erase must be a probability, got {self.erase_prob}")
@@ -84,12 +92,12 @@ class AugmentConfig:
     @property
     def enabled(self) -> bool:
         """Whether any augmentation is on."""
-        return self.flip or self.geometric or self.erase_prob > 0
+        return self.flip or self.geometric or self.shift > 0 or self.erase_prob > 0
 
     @classmethod
     def from_string(cls, spec: str) -> AugmentConfig:
         """Parse the CLI form: 'none', 'default', or comma-separated items
-        'flip,translate=0.1,rotate=10,scale=0.1,crop=40,erase=0.25,erase_fill=random'.
+        'flip,translate=0.1,rotate=10,scale=0.1,crop=40,shift=2,erase=0.25,erase_fill=random'.
 
         Only the listed items are on, unless the list starts with 'default'. A bare item takes its
         default strength; 'scale=S' means zoom 1-S..1+S and 'scale=LOW:HIGH' the range itself.
@@ -124,6 +132,8 @@ class AugmentConfig:
             items.append(f"scale={self.scale[0]:g}:{self.scale[1]:g}")
         if self.crop:
             items.append(f"crop={self.crop}")
+        if self.shift:
+            items.append(f"shift={self.shift}")
         if self.erase_prob:
             items.append(f"erase={self.erase_prob:g}")
             if self.erase_fill != "zero":
@@ -148,13 +158,15 @@ def _parse_item(key: str, value: str, defaults: AugmentConfig) -> tuple[str, obj
         return "scale", (1.0 - float(value), 1.0 + float(value))
     if key == "crop":
         return "crop", int(value) if value else 40
+    if key == "shift":
+        return "shift", int(value) if value else 2
     if key == "erase":
         return "erase_prob", float(value) if value else defaults.erase_prob
     if key == "erase_fill":
         return "erase_fill", value
     raise InceptionFerError(
-        f"unknown augmentation {key!r}; valid: flip, translate, rotate, scale, crop, erase, "
-        "erase_fill, or 'none' / 'default'"
+        f"unknown augmentation {key!r}; valid: flip, translate, rotate, scale, crop, shift, "
+        "erase, erase_fill, or 'none' / 'default'"
     )
 
 
@@ -192,6 +204,8 @@ class BatchAugment(nn.Module):
         elif self.config.flip:
             flips = uniform(0.0, 1.0, len(x)) < 0.5
             work = torch.where(flips[:, None, None, None], work.flip(-1), work)
+        if self.config.shift:
+            work = self._shift(work, uniform)
         if self.config.erase_prob > 0:
             work = self._erase(work, uniform, generator, device)
         work = work.to(x.dtype)
@@ -255,6 +269,28 @@ class BatchAugment(nn.Module):
         left = (uniform(0.0, 1.0, batch) * (width - crop + 1)).floor()
         top = (uniform(0.0, 1.0, batch) * (height - crop + 1)).floor()
         return (crop + 2 * left) / width - 1, (crop + 2 * top) / height - 1
+
+    def _shift(self, x: torch.Tensor, uniform: Sampler) -> torch.Tensor:
+        """Move every image by a random whole number of pixels, up to ``shift`` on each axis; the
+        uncovered border repeats the edge pixels."""
+        batch, channels, height, width = x.shape
+        limit = self.config.shift
+        if 2 * limit >= min(height, width):
+            raise InceptionFerError(
+                f"augment shift={limit} is too large for {height}x{width} images"
+            )
+
+        def moves() -> torch.Tensor:
+            return (uniform(0.0, 1.0, batch) * (2 * limit + 1)).floor().long() - limit
+
+        down, right = moves(), moves()
+        rows = (torch.arange(height, device=x.device) - down[:, None]).clamp(0, height - 1)
+        cols = (torch.arange(width, device=x.device) - right[:, None]).clamp(0, width - 1)
+        index = (rows[:, :, None] * width + cols[:, None, :]).reshape(batch, 1, -1)
+        flat = x.reshape(batch, channels, height * width)
+        return flat.gather(2, index.expand(-1, channels, -1)).reshape(
+            batch, channels, height, width
+        )
 
     def _erase(
         self,
