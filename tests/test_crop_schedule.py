@@ -77,6 +77,14 @@ def test_config_refusals() -> None:
         config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="flip,crop=44")
     with pytest.raises(InceptionFerError, match="bad augmentation value"):
         config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="rotate=x")
+    with pytest.raises(InceptionFerError, match="--augment shift=4 is too large for the 8x8"):
+        config(epochs=3, augment="flip,shift=4", crop_schedule="8,48:1")
+    message = r"--finish-augment shift=20 is too large for the 40x40 images .* \(at most 19\)"
+    with pytest.raises(InceptionFerError, match=message):
+        config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="shift=20")
+    with pytest.raises(InceptionFerError, match="--augment shift=24 is too large for the 48x48"):
+        config(epochs=3, augment="shift=24")
+    assert config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="shift=19")
 
 
 def test_run_trains_on_the_scheduled_crops_and_resumes_on_schedule(tmp_path: Path) -> None:

@@ -148,10 +148,14 @@ class TrainConfig:
                 f"--crop-schedule sets the crop size of every epoch: drop crop={crop} from "
                 "--augment"
             )
+        sizes = [crop or self.input_size]
         if self.crop_schedule is not None:
-            CropSchedule.parse(self.crop_schedule, self.input_size)
+            sizes = [
+                size for size, _ in CropSchedule.parse(self.crop_schedule, self.input_size).stages
+            ]
         if self.finish_augment is not None:
             self._check_finish_augment(self.finish_augment)
+        self._check_shifts(min(sizes))
         if self.time_budget is None:
             self.check_epochs()
 
@@ -169,6 +173,20 @@ class TrainConfig:
                     f"--crop-schedule {self.crop_schedule} has {fixed} epochs in its stages of "
                     f"a set length and needs one more for its open-ended stage, but the run has "
                     f"{self.epochs}"
+                )
+
+    def _check_shifts(self, smallest: int) -> None:
+        """Refuse a ``shift`` item that the smallest image the run trains on cannot take, before
+        training starts rather than when its stage begins."""
+        for option, spec in (
+            ("--augment", self.augment),
+            ("--finish-augment", self.finish_augment),
+        ):
+            shift = AugmentConfig.from_string(spec).shift if spec is not None else 0
+            if 2 * shift >= smallest:
+                raise InceptionFerError(
+                    f"{option} shift={shift} is too large for the {smallest}x{smallest} images "
+                    f"this run trains on (at most {(smallest - 1) // 2})"
                 )
 
     def _check_finish_augment(self, spec: str) -> None:
