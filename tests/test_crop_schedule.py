@@ -28,6 +28,7 @@ def test_sizes_by_epoch() -> None:
 def test_stages_after_the_open_ended_one_count_back_from_the_end() -> None:
     schedule = CropSchedule.parse("32:1,40,44:1,48:2", input_size=48)
     assert (schedule.head, schedule.tail, schedule.fixed_epochs) == (1, 3, 4)
+    assert (schedule.sizes(finish=False), schedule.sizes(finish=True)) == ([32, 40], [44, 48])
     assert [schedule.size_at(e, 7) for e in range(7)] == [32, 40, 40, 40, 44, 48, 48]
     assert [schedule.size_at(e, 5) for e in range(5)] == [32, 40, 44, 48, 48]
     finish = CropSchedule.parse("40, 48:2", input_size=48)
@@ -81,10 +82,14 @@ def test_config_refusals() -> None:
         config(epochs=3, augment="flip,shift=4", crop_schedule="8,48:1")
     message = r"--finish-augment shift=20 is too large for the 40x40 images .* \(at most 19\)"
     with pytest.raises(InceptionFerError, match=message):
-        config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="shift=20")
+        config(epochs=3, augment="flip", crop_schedule="48,40:1", finish_augment="shift=20")
+    with pytest.raises(InceptionFerError, match="--augment shift=20 is too large for the 40x40"):
+        config(epochs=3, augment="shift=20", crop_schedule="40,48:1", finish_augment="flip")
     with pytest.raises(InceptionFerError, match="--augment shift=24 is too large for the 48x48"):
         config(epochs=3, augment="shift=24")
-    assert config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="shift=19")
+    # each option is held to the images it applies to: the finish here is on 48x48 faces
+    assert config(epochs=3, augment="flip", crop_schedule="40,48:1", finish_augment="shift=20")
+    assert config(epochs=3, augment="shift=20", crop_schedule="48,40:1", finish_augment="flip")
 
 
 def test_run_trains_on_the_scheduled_crops_and_resumes_on_schedule(tmp_path: Path) -> None:

@@ -148,14 +148,9 @@ class TrainConfig:
                 f"--crop-schedule sets the crop size of every epoch: drop crop={crop} from "
                 "--augment"
             )
-        sizes = [crop or self.input_size]
-        if self.crop_schedule is not None:
-            sizes = [
-                size for size, _ in CropSchedule.parse(self.crop_schedule, self.input_size).stages
-            ]
         if self.finish_augment is not None:
             self._check_finish_augment(self.finish_augment)
-        self._check_shifts(min(sizes))
+        self._check_shifts(crop or self.input_size)
         if self.time_budget is None:
             self.check_epochs()
 
@@ -175,18 +170,25 @@ class TrainConfig:
                     f"{self.epochs}"
                 )
 
-    def _check_shifts(self, smallest: int) -> None:
-        """Refuse a ``shift`` item that the smallest image the run trains on cannot take, before
-        training starts rather than when its stage begins."""
-        for option, spec in (
-            ("--augment", self.augment),
-            ("--finish-augment", self.finish_augment),
-        ):
-            shift = AugmentConfig.from_string(spec).shift if spec is not None else 0
+    def _check_shifts(self, size: int) -> None:
+        """Refuse a ``shift`` item that the smallest images it applies to cannot take (``size``
+        without a crop schedule), before training starts rather than when its stage begins."""
+        phases = [("--augment", self.augment, [size])]
+        if self.crop_schedule is not None:
+            schedule = CropSchedule.parse(self.crop_schedule, self.input_size)
+            if self.finish_augment is None:
+                phases = [("--augment", self.augment, [s for s, _ in schedule.stages])]
+            else:
+                phases = [
+                    ("--augment", self.augment, schedule.sizes(finish=False)),
+                    ("--finish-augment", self.finish_augment, schedule.sizes(finish=True)),
+                ]
+        for option, spec, sizes in phases:
+            shift, smallest = AugmentConfig.from_string(spec).shift, min(sizes)
             if 2 * shift >= smallest:
                 raise InceptionFerError(
                     f"{option} shift={shift} is too large for the {smallest}x{smallest} images "
-                    f"this run trains on (at most {(smallest - 1) // 2})"
+                    f"it applies to (at most {(smallest - 1) // 2})"
                 )
 
     def _check_finish_augment(self, spec: str) -> None:

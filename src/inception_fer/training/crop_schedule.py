@@ -105,6 +105,13 @@ class CropSchedule:
                 return end
         return start
 
+    def sizes(self, finish: bool) -> list[int]:
+        """The crop sizes of the stages after the open-ended one (``finish``), or of the others:
+        the images ``--finish-augment``, or ``--augment`` alongside it, applies to."""
+        split = self._open_at() + 1
+        stages = self.stages[split:] if finish else self.stages[:split]
+        return [size for size, _ in stages]
+
     def _open_at(self) -> int:
         return [count for _, count in self.stages].index(0)
 
