@@ -144,3 +144,18 @@ def test_time_to_accuracy_plans_epochs_by_a_time_budget(
         re.search(r"time budget 1 min: .*: (\d+) epochs", printed).group(1) == str(planned) == "2"
     )
     assert f"mini_xception, {planned} epochs (--time-budget 1)" in printed
+
+
+@pytest.mark.usefixtures("_keep_torch_threads")
+def test_batchnorm_layout_times_both_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    layout = _load("batchnorm_layout")
+    out = tmp_path / "layout.json"
+    argv = ["--model", "inception_fer_s", "--sizes", "16", "--batch-size", "4", "--rounds", "2"]
+    argv += ["--steps", "1", "--threads", "1", "--json", str(out)]
+    assert layout.main(argv) == 0
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["size"] == 16 and row["speedup"] > 0
+    for path in ("reference", "contiguous"):
+        assert 0 < row[path]["min_ms"] <= row[path]["median_ms"]
+    table = capsys.readouterr().out
+    assert "16x16" in table and "speedup" in table

@@ -8,6 +8,8 @@ from functools import partial
 import torch
 from torch import nn
 
+from .batchnorm_relu import batch_norm_relu, takes_contiguous_path
+
 ActLayer = Callable[..., nn.Module]
 
 
@@ -37,6 +39,15 @@ class ConvBNAct(nn.Sequential):
         layers.append(act_layer(inplace=True))
         super().__init__(*layers)
         self.out_chs = out_chs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self) == 3:
+            conv, bn, act = self
+            x = conv(x)
+            if takes_contiguous_path(bn, act, x):
+                return batch_norm_relu(bn, x)
+            return act(bn(x))
+        return super().forward(x)
 
 
 class ImageStandardize(nn.Module):
