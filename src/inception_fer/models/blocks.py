@@ -8,7 +8,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from .batchnorm_relu import batch_norm_relu, takes_contiguous_path
+from .batchnorm_act import batch_norm_act, takes_contiguous_path
 
 ActLayer = Callable[..., nn.Module]
 
@@ -45,7 +45,7 @@ class ConvBNAct(nn.Sequential):
             conv, bn, act = self
             x = conv(x)
             if takes_contiguous_path(bn, act, x):
-                return batch_norm_relu(bn, x)
+                return batch_norm_act(bn, act, x)
             return act(bn(x))
         return super().forward(x)
 

@@ -1,4 +1,4 @@
-"""BatchNorm + ReLU in contiguous memory for bf16 channels-last CPU training (``ConvBNAct``)."""
+"""BatchNorm + activation in contiguous memory for bf16 channels-last CPU training (``ConvBNAct``)."""
 
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ def _reference(layer: ConvBNAct, x: torch.Tensor) -> torch.Tensor:
     return nn.Sequential.forward(layer, x)
 
 
-def _pair() -> tuple[ConvBNAct, ConvBNAct, torch.Tensor, torch.Tensor]:
+def _pair(
+    act_layer: type[nn.Module] = nn.ReLU,
+) -> tuple[ConvBNAct, ConvBNAct, torch.Tensor, torch.Tensor]:
     torch.manual_seed(0)
-    layer = ConvBNAct(8, 16, 3).to(memory_format=CHANNELS_LAST).train()
+    layer = ConvBNAct(8, 16, 3, act_layer=act_layer).to(memory_format=CHANNELS_LAST).train()
     nn.init.normal_(layer[1].weight, 1.0, 0.3)
     nn.init.normal_(layer[1].bias, 0.0, 0.3)
     x = torch.randn(16, 8, 10, 10).to(memory_format=CHANNELS_LAST)
@@ -39,14 +41,15 @@ def _pair() -> tuple[ConvBNAct, ConvBNAct, torch.Tensor, torch.Tensor]:
     return layer, copy.deepcopy(layer), x, grad
 
 
-def test_matches_the_modules_in_sequence_and_keeps_channels_last():
-    ours, ref, x, grad = _pair()
+@pytest.mark.parametrize("act_layer", [nn.ReLU, nn.SiLU, nn.Hardswish])
+def test_matches_the_modules_in_sequence_and_keeps_channels_last(act_layer: type[nn.Module]):
+    ours, ref, x, grad = _pair(act_layer)
     y, x_grad = _forward_backward(ours, x, grad)
     ref.forward = lambda t: _reference(ref, t)  # type: ignore[method-assign]
     y_ref, x_grad_ref = _forward_backward(ref, x, grad)
 
-    assert type(y.grad_fn).__name__ == "_ContiguousBatchNormReLUBackward"
-    assert type(y_ref.grad_fn).__name__ == "ReluBackward0"
+    assert type(y.grad_fn).__name__ == "_ContiguousBatchNormActBackward"
+    assert type(y_ref.grad_fn).__name__ != "_ContiguousBatchNormActBackward"
     assert y.dtype == torch.bfloat16 and y.is_contiguous(memory_format=CHANNELS_LAST)
     assert x_grad.is_contiguous(memory_format=CHANNELS_LAST)
     torch.testing.assert_close(y.float(), y_ref.float(), rtol=0.02, atol=0.02)
@@ -62,7 +65,7 @@ def test_matches_the_modules_in_sequence_and_keeps_channels_last():
 
 @pytest.mark.parametrize(
     "case",
-    ["float32", "contiguous input", "eval mode", "silu", "cumulative momentum"],
+    ["float32", "contiguous input", "eval mode", "leaky relu", "cumulative momentum"],
 )
 def test_other_cases_run_the_modules_in_sequence(case: str):
     ours, _, x, grad = _pair()
@@ -71,12 +74,12 @@ def test_other_cases_run_the_modules_in_sequence(case: str):
         ours, x = ours.to(memory_format=torch.contiguous_format), x.contiguous()
     elif case == "eval mode":
         ours.eval()
-    elif case == "silu":
-        ours[2] = nn.SiLU(inplace=True)
+    elif case == "leaky relu":
+        ours[2] = nn.LeakyReLU(inplace=True)
     elif case == "cumulative momentum":
         ours[1].momentum = None
     y, _ = _forward_backward(ours, x, grad, autocast=autocast)
-    assert type(y.grad_fn).__name__ != "_ContiguousBatchNormReLUBackward"
+    assert type(y.grad_fn).__name__ != "_ContiguousBatchNormActBackward"
     assert int(ours[1].num_batches_tracked) == (0 if case == "eval mode" else 1)
 
 
