@@ -1,5 +1,5 @@
-"""Training step time with BatchNorm + ReLU run in contiguous memory against PyTorch's modules on
-channels-last tensors (the reference).
+"""Training step time with BatchNorm + activation run in contiguous memory against PyTorch's
+modules on channels-last tensors (the reference).
 
 Usage: ``python benchmarks/batchnorm_layout.py [--model inception_fer_f] [--sizes 40 48]
 [--batch-size 128] [--rounds 8] [--steps 4] [--threads 2] [--json OUT]``.
