@@ -100,3 +100,15 @@ def test_a_whole_network_trains_through_it():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_a_layer_called_twice_before_the_backward():
+    """A shared layer: each call keeps its own batch statistics for the one backward pass."""
+    ours, _, x, grad = _pair()
+    x = x.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        first, second = ours(x), ours(x * 2)
+    (first.float() * grad + second.float() * grad).sum().backward()
+    assert type(first.grad_fn).__name__ == "_ContiguousBatchNormActBackward"
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    assert int(ours[1].num_batches_tracked) == 2

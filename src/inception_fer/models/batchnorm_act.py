@@ -51,21 +51,23 @@ class _ContiguousBatchNormAct(torch.autograd.Function):
         )
         forward, ctx.act_backward = ACTIVATIONS[act]
         out = forward(pre)
-        ctx.save_for_backward(x, pre, weight, running_mean, running_var)
-        ctx.stats, ctx.eps = (save_mean, save_invstd), eps
+        ctx.save_for_backward(x, pre, weight, save_mean, save_invstd)
+        ctx.eps = eps
         return out.contiguous(memory_format=torch.channels_last)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        x, pre, weight, running_mean, running_var = ctx.saved_tensors
+        x, pre, weight, save_mean, save_invstd = ctx.saved_tensors
         grad = ctx.act_backward(grad.contiguous(), pre)
+        # Training mode: the backward needs the batch statistics only, not the running ones.
         grad_x, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
             grad,
             x,
             weight,
-            running_mean,
-            running_var,
-            *ctx.stats,
+            None,
+            None,
+            save_mean,
+            save_invstd,
             True,
             ctx.eps,
             [ctx.needs_input_grad[0], ctx.needs_input_grad[1], ctx.needs_input_grad[2]],
