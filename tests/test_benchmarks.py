@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -159,3 +160,28 @@ def test_batchnorm_layout_times_both_paths(tmp_path: Path, capsys: pytest.Captur
         assert 0 < row[path]["min_ms"] <= row[path]["median_ms"]
     table = capsys.readouterr().out
     assert "16x16" in table and "speedup" in table
+
+
+def test_data_parallel_cpu_times_both_layouts(tmp_path: Path):
+    out = tmp_path / "ddp.json"
+    argv = ["--model", "inception_fer_s", "--sizes", "16", "--batch-size", "4", "--rounds", "1"]
+    argv += ["--steps", "2", "--amp", "none", "--json", str(out)]
+    script = REPO_ROOT / "benchmarks" / "data_parallel_cpu.py"
+    done = subprocess.run(
+        [sys.executable, str(script), *argv], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    (row,) = report["results"]
+    assert report["processes"] == 2 and row["size"] == 16 and row["speedup"] > 0
+    for layout in ("reference", "data-parallel"):
+        figures = row[layout]
+        assert 0 < figures["images_per_s"] <= figures["best_images_per_s"]
+    assert "16x16" in done.stdout and "2 processes x 1 thread (gloo DDP)" in done.stdout
+
+
+def test_data_parallel_cpu_refuses_a_batch_that_does_not_split():
+    script = REPO_ROOT / "benchmarks" / "data_parallel_cpu.py"
+    argv = [sys.executable, str(script), "--batch-size", "5", "--processes", "2"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "does not split over 2 processes" in done.stderr

@@ -371,3 +371,84 @@ def test_format_report_numbers_columns_when_abbreviations_clash() -> None:
     assert max(len(line) for line in text.splitlines()) <= 100
     assert confusion_header(text) == [str(i) for i in range(9)]
     assert text.splitlines()[-1].split()[:3] == ["8", "cls_8_xxxxxxxx", "0"]
+
+
+# --- ensembles --------------------------------------------------------------------------------
+
+
+def _tiny_checkpoint(folder: Path, seed: int, **meta_changes: object) -> Path:
+    """An untrained mini_xception checkpoint whose weights depend on ``seed``."""
+    from inception_fer.classes import EMOTIONS
+    from inception_fer.training.checkpoint import CheckpointMeta, save_checkpoint
+
+    fields: dict = {"class_names": list(EMOTIONS), "mean": 0.5, "std": 0.25} | meta_changes
+    meta = CheckpointMeta("mini_xception", {"in_chans": 1}, **fields)
+    torch.manual_seed(seed)
+    model = meta.build_model()
+    with torch.no_grad():  # untrained heads all say the same: make them disagree
+        for param in model.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    return save_checkpoint(folder / f"tiny{seed}.safetensors", model, meta)
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_probabilities(
+    tmp_path: Path, npy_dataset: Path
+) -> None:
+    from inception_fer.data import load_fer
+    from inception_fer.evaluation.evaluate import evaluate_checkpoint, evaluate_ensemble
+    from inception_fer.models.fold_bn import fold_batchnorm
+    from inception_fer.training.checkpoint import load_checkpoint
+
+    paths = [_tiny_checkpoint(tmp_path, seed) for seed in (0, 1)]
+    val = load_fer(npy_dataset).split("val")
+    probs = []
+    for path in paths:
+        member = load_checkpoint(path)
+        model = fold_batchnorm(member.model)
+        probs.append(predict_probs(model, val.images, mean=0.5, std=0.25, tta="flip"))
+    expected = classification_report(
+        val.labels, (probs[0] + probs[1]) / 2, [str(i) for i in range(7)]
+    )
+    assert not np.array_equal(probs[0].argmax(1), probs[1].argmax(1))  # members that disagree
+
+    result = evaluate_ensemble(paths, npy_dataset, tmp_path / "ens", tta="flip", device="cpu")
+    assert result.report.accuracy == pytest.approx(expected.accuracy)
+    assert result.report.nll == pytest.approx(expected.nll, rel=1e-5)
+    report = json.loads(result.report_json.read_text())
+    assert report["checkpoint"] == [str(path) for path in paths]
+    assert report["model"] == ["mini_xception"] * 2 and report["epoch"] == [0, 0]
+
+    alone = evaluate_ensemble(paths[:1], npy_dataset, tmp_path / "one", device="cpu")
+    single = evaluate_checkpoint(paths[0], npy_dataset, tmp_path / "single", device="cpu")
+    assert alone.report.nll == single.report.nll
+    assert json.loads(single.report_json.read_text())["checkpoint"] == str(paths[0])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"class_names": ["a", "b", "c", "d", "e", "f", "g"]}, "must share their classes"),
+        ({"input_size": 40}, "takes 40x40 images .* must share their input size"),
+    ],
+)
+def test_an_ensemble_refuses_members_that_do_not_match(
+    tmp_path: Path, npy_dataset: Path, changes: dict, message: str
+) -> None:
+    from inception_fer.evaluation.evaluate import evaluate_ensemble
+
+    paths = [_tiny_checkpoint(tmp_path, 0), _tiny_checkpoint(tmp_path, 1, **changes)]
+    with pytest.raises(InceptionFerError, match=message):
+        evaluate_ensemble(paths, npy_dataset, tmp_path / "out", device="cpu")
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_evaluates_several_checkpoints_as_an_ensemble(
+    tmp_path: Path, npy_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from inception_fer.cli.main import main
+
+    paths = [str(_tiny_checkpoint(tmp_path, seed)) for seed in (0, 1)]
+    assert main(["evaluate", *paths, "--data", str(npy_dataset)]) == 0
+    report = json.loads((tmp_path / "eval-val-none-ensemble-2" / "report.json").read_text())
+    assert report["checkpoint"] == paths
+    assert "ensemble-2" in capsys.readouterr().out

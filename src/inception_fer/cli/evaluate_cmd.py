@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..evaluation.evaluate import evaluate_checkpoint
+from ..evaluation.evaluate import evaluate_ensemble
 from ..evaluation.report import format_report
 from ..evaluation.tta import TTA_MODES
 
@@ -13,14 +13,21 @@ from ..evaluation.tta import TTA_MODES
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="score a checkpoint on a data split",
+        help="score a checkpoint (or an ensemble of them) on a data split",
         description=(
             "Evaluate a checkpoint (a .safetensors file or a run directory) on FER data: "
             "accuracy, per-class precision/recall/F1, macro-F1, expected calibration error and "
-            "the confusion matrix, printed and saved as confusion.png and report.json."
+            "the confusion matrix, printed and saved as confusion.png and report.json. Given "
+            "several checkpoints, it scores their averaged class probabilities (an ensemble)."
         ),
     )
-    parser.add_argument("checkpoint", type=Path, help="checkpoint file or run directory")
+    parser.add_argument(
+        "checkpoints",
+        type=Path,
+        nargs="+",
+        metavar="checkpoint",
+        help="checkpoint file or run directory; several are averaged",
+    )
     parser.add_argument("--data", required=True, help="fer2013.csv, image folders or .npy")
     parser.add_argument(
         "--split",
@@ -40,18 +47,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="where to write confusion.png and report.json (default: beside the checkpoint, "
-        "in eval-SPLIT-TTA/)",
+        help="where to write confusion.png and report.json (default: beside the (first) "
+        "checkpoint, in eval-SPLIT-TTA/, or eval-SPLIT-TTA-ensemble-N/ for N checkpoints)",
     )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    checkpoint: Path = args.checkpoint
-    base = checkpoint if checkpoint.is_dir() else checkpoint.parent
-    out = args.out or base / f"eval-{args.split}-{args.tta}"
-    result = evaluate_checkpoint(
-        checkpoint,
+    checkpoints: list[Path] = args.checkpoints
+    first = checkpoints[0]
+    base = first if first.is_dir() else first.parent
+    name = f"eval-{args.split}-{args.tta}"
+    if len(checkpoints) > 1:
+        name += f"-ensemble-{len(checkpoints)}"
+    out = args.out or base / name
+    result = evaluate_ensemble(
+        checkpoints,
         args.data,
         out,
         split=args.split,

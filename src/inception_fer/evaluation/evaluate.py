@@ -1,14 +1,18 @@
-"""Evaluate a checkpoint on a data split: report, confusion matrix plot and JSON."""
+"""Evaluate a checkpoint, or an ensemble of them, on a data split: report, confusion matrix
+plot and JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..data import load_fer
 from ..errors import InceptionFerError
 from ..models.fold_bn import fold_batchnorm
-from ..training.checkpoint import load_checkpoint
+from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.device import forward_batch_size, resolve_device
 from .metrics import ClassificationReport, classification_report
 from .plots import plot_confusion
@@ -39,8 +43,55 @@ def evaluate_checkpoint(
     """Score ``checkpoint`` on ``split`` of ``data`` and write ``confusion.png`` and
     ``report.json`` to ``out_dir``. The data's classes must be the checkpoint's classes.
     ``batch_size`` defaults to the device's fastest (``forward_batch_size``)."""
-    loaded = load_checkpoint(checkpoint)
-    meta = loaded.meta
+    return evaluate_ensemble(
+        [checkpoint],
+        data,
+        out_dir,
+        split=split,
+        tta=tta,
+        batch_size=batch_size,
+        device=device,
+        skip_bad=skip_bad,
+    )
+
+
+def _check_members(paths: Sequence[str | Path], checkpoints: Sequence[Checkpoint]) -> None:
+    """An ensemble's members must name the same classes and take the same input size."""
+    if not checkpoints:
+        raise InceptionFerError("evaluate needs at least one checkpoint")
+    first = checkpoints[0].meta
+    for path, checkpoint in zip(paths[1:], checkpoints[1:], strict=True):
+        meta = checkpoint.meta
+        if list(meta.class_names) != list(first.class_names):
+            raise InceptionFerError(
+                f"{path} has the classes {meta.class_names} and {paths[0]} has "
+                f"{first.class_names}: an ensemble's checkpoints must share their classes"
+            )
+        if meta.input_size != first.input_size:
+            raise InceptionFerError(
+                f"{path} takes {meta.input_size}x{meta.input_size} images and {paths[0]} takes "
+                f"{first.input_size}x{first.input_size}: an ensemble's checkpoints must share "
+                "their input size"
+            )
+
+
+def evaluate_ensemble(
+    checkpoints: Sequence[str | Path],
+    data: str | Path,
+    out_dir: str | Path,
+    *,
+    split: str = "val",
+    tta: str = "none",
+    batch_size: int | None = None,
+    device: str = "auto",
+    skip_bad: bool = False,
+) -> Evaluation:
+    """Score the mean of the ``checkpoints``' class probabilities (each with ``tta``, its own
+    normalisation) on ``split`` of ``data``, as :func:`evaluate_checkpoint` scores one; the
+    report's ``checkpoint``, ``model`` and ``epoch`` are lists when there are several."""
+    loaded = [load_checkpoint(path) for path in checkpoints]
+    _check_members(checkpoints, loaded)
+    meta = loaded[0].meta
     fer = load_fer(data, image_size=meta.input_size, classes=meta.class_names, skip_bad=skip_bad)
     if list(fer.class_names) != list(meta.class_names):
         raise InceptionFerError(
@@ -51,23 +102,34 @@ def evaluate_checkpoint(
     if len(part) == 0:
         raise InceptionFerError(f"the {split!r} split of {data} is empty")
     target = resolve_device(device)
-    probs = predict_probs(
-        fold_batchnorm(loaded.model),
-        part.images,
-        mean=meta.mean,
-        std=meta.std,
-        tta=tta,
-        batch_size=batch_size if batch_size is not None else forward_batch_size(target),
-        device=target,
+    batch = batch_size if batch_size is not None else forward_batch_size(target)
+    probs = np.mean(
+        [
+            predict_probs(
+                fold_batchnorm(member.model),
+                part.images,
+                mean=member.meta.mean,
+                std=member.meta.std,
+                tta=tta,
+                batch_size=batch,
+                device=target,
+            )
+            for member in loaded
+        ],
+        axis=0,
     )
     report = classification_report(part.labels, probs, meta.class_names)
     out = Path(out_dir)
-    title = f"{meta.model_name} on {split} (TTA {tta})"
-    confusion_png = plot_confusion(report, out / "confusion.png", title=title)
+    names = [member.meta.model_name for member in loaded]
+    model = names[0] if len(loaded) == 1 else f"ensemble of {len(loaded)} ({', '.join(names)})"
+    confusion_png = plot_confusion(
+        report, out / "confusion.png", title=f"{model} on {split} (TTA {tta})"
+    )
+    one = len(loaded) == 1
     extra = {
-        "checkpoint": str(checkpoint),
-        "model": meta.model_name,
-        "epoch": meta.epoch,
+        "checkpoint": str(checkpoints[0]) if one else [str(path) for path in checkpoints],
+        "model": names[0] if one else names,
+        "epoch": meta.epoch if one else [member.meta.epoch for member in loaded],
         "data": str(data),
         "split": split,
         "tta": tta,
