@@ -15,6 +15,7 @@ SUBCOMMANDS = [
     "plot-model",
     "train",
     "evaluate",
+    "ensemble",
     "predict",
     "serve",
     "explain",

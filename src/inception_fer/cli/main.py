@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "plot_cmd",
     "train_cmd",
     "evaluate_cmd",
+    "ensemble_cmd",
     "predict_cmd",
     "explain_cmd",
     "benchmark_cmd",

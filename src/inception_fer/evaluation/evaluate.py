@@ -12,8 +12,9 @@ import numpy as np
 from ..data import load_fer
 from ..errors import InceptionFerError
 from ..models.fold_bn import fold_batchnorm
-from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..training.checkpoint import load_checkpoint
 from ..training.device import forward_batch_size, resolve_device
+from ..training.ensemble import check_ensemble_members
 from .metrics import ClassificationReport, classification_report
 from .plots import plot_confusion
 from .report import write_report_json
@@ -55,26 +56,6 @@ def evaluate_checkpoint(
     )
 
 
-def _check_members(paths: Sequence[str | Path], checkpoints: Sequence[Checkpoint]) -> None:
-    """An ensemble's members must name the same classes and take the same input size."""
-    if not checkpoints:
-        raise InceptionFerError("evaluate needs at least one checkpoint")
-    first = checkpoints[0].meta
-    for path, checkpoint in zip(paths[1:], checkpoints[1:], strict=True):
-        meta = checkpoint.meta
-        if list(meta.class_names) != list(first.class_names):
-            raise InceptionFerError(
-                f"{path} has the classes {meta.class_names} and {paths[0]} has "
-                f"{first.class_names}: an ensemble's checkpoints must share their classes"
-            )
-        if meta.input_size != first.input_size:
-            raise InceptionFerError(
-                f"{path} takes {meta.input_size}x{meta.input_size} images and {paths[0]} takes "
-                f"{first.input_size}x{first.input_size}: an ensemble's checkpoints must share "
-                "their input size"
-            )
-
-
 def evaluate_ensemble(
     checkpoints: Sequence[str | Path],
     data: str | Path,
@@ -90,7 +71,7 @@ def evaluate_ensemble(
     normalisation) on ``split`` of ``data``, as :func:`evaluate_checkpoint` scores one; the
     report's ``checkpoint``, ``model`` and ``epoch`` are lists when there are several."""
     loaded = [load_checkpoint(path) for path in checkpoints]
-    _check_members(checkpoints, loaded)
+    check_ensemble_members(checkpoints, loaded)
     meta = loaded[0].meta
     fer = load_fer(data, image_size=meta.input_size, classes=meta.class_names, skip_bad=skip_bad)
     if list(fer.class_names) != list(meta.class_names):

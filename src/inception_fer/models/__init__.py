@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import googlenet, inception_fer, inception_v3, mini_xception, tutorial
+from . import ensemble, googlenet, inception_fer, inception_v3, mini_xception, tutorial
 from .registry import (
     create_model,
     is_model,
@@ -14,6 +14,7 @@ from .registry import (
 
 __all__ = [
     "create_model",
+    "ensemble",
     "googlenet",
     "inception_fer",
     "inception_v3",
