@@ -452,3 +452,18 @@ def test_cli_evaluates_several_checkpoints_as_an_ensemble(
     report = json.loads((tmp_path / "eval-val-none-ensemble-2" / "report.json").read_text())
     assert report["checkpoint"] == paths
     assert "ensemble-2" in capsys.readouterr().out
+
+
+def test_cli_evaluates_a_shipped_model_by_name_writing_to_the_current_folder(
+    tmp_path: Path, npy_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inception_fer.cli.main import main
+    from inception_fer.pretrained import list_pretrained, pretrained_path
+
+    if "inception_fer_f" not in list_pretrained():
+        pytest.skip("the default model's weights are not shipped")
+    monkeypatch.chdir(tmp_path)
+    assert main(["evaluate", "default", "--data", str(npy_dataset), "--tta", "flip"]) == 0
+    report = json.loads((tmp_path / "eval-default-val-flip" / "report.json").read_text())
+    assert report["checkpoint"] == str(pretrained_path("default"))
+    assert main(["evaluate", "no_such_model", "--data", str(npy_dataset)]) == 2

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InceptionFerError
 from ..evaluation.evaluate import evaluate_ensemble
 from ..evaluation.report import format_report
 from ..evaluation.tta import TTA_MODES
+from ..pretrained import list_pretrained, pretrained_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,18 +17,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score a checkpoint (or an ensemble of them) on a data split",
         description=(
-            "Evaluate a checkpoint (a .safetensors file or a run directory) on FER data: "
+            "Evaluate a checkpoint (a shipped model, a .safetensors file or a run directory) on "
+            "FER data: "
             "accuracy, per-class precision/recall/F1, macro-F1, expected calibration error and "
             "the confusion matrix, printed and saved as confusion.png and report.json. Given "
             "several checkpoints, it scores their averaged class probabilities (an ensemble)."
         ),
     )
+    shipped = ", ".join(["default", *list_pretrained()])
     parser.add_argument(
         "checkpoints",
-        type=Path,
         nargs="+",
         metavar="checkpoint",
-        help="checkpoint file or run directory; several are averaged",
+        help=f"a shipped model ({shipped}), checkpoint file or run directory; several are averaged",
     )
     parser.add_argument("--data", required=True, help="fer2013.csv, image folders or .npy")
     parser.add_argument(
@@ -48,19 +51,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out",
         type=Path,
         help="where to write confusion.png and report.json (default: beside the (first) "
-        "checkpoint, in eval-SPLIT-TTA/, or eval-SPLIT-TTA-ensemble-N/ for N checkpoints)",
+        "checkpoint, in eval-SPLIT-TTA/, or eval-SPLIT-TTA-ensemble-N/ for N checkpoints; "
+        "for a shipped model, eval-NAME-SPLIT-TTA/ in the current folder)",
     )
     parser.set_defaults(func=run)
 
 
+def _is_shipped(name: str) -> bool:
+    return name == "default" or name in list_pretrained()
+
+
+def _checkpoint_path(name: str) -> Path:
+    """A shipped model's file, or the checkpoint file or run directory ``name`` names."""
+    if _is_shipped(name):
+        return pretrained_path(name)
+    if Path(name).exists():
+        return Path(name)
+    shipped = ", ".join(["default", *list_pretrained()])
+    raise InceptionFerError(
+        f"{name!r} is neither a shipped model ({shipped}) nor an existing checkpoint file or "
+        "run directory"
+    )
+
+
+def _default_out(first: str, count: int, split: str, tta: str) -> Path:
+    suffix = f"{split}-{tta}" + (f"-ensemble-{count}" if count > 1 else "")
+    if _is_shipped(first):  # never write into the installed package
+        return Path(f"eval-{first}-{suffix}")
+    path = Path(first)
+    return (path if path.is_dir() else path.parent) / f"eval-{suffix}"
+
+
 def run(args: argparse.Namespace) -> int:
-    checkpoints: list[Path] = args.checkpoints
-    first = checkpoints[0]
-    base = first if first.is_dir() else first.parent
-    name = f"eval-{args.split}-{args.tta}"
-    if len(checkpoints) > 1:
-        name += f"-ensemble-{len(checkpoints)}"
-    out = args.out or base / name
+    checkpoints = [_checkpoint_path(name) for name in args.checkpoints]
+    out = args.out or _default_out(args.checkpoints[0], len(checkpoints), args.split, args.tta)
     result = evaluate_ensemble(
         checkpoints,
         args.data,
