@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InceptionFerError
 from ..evaluation.evaluate import evaluate_ensemble
 from ..evaluation.report import format_report
 from ..evaluation.tta import TTA_MODES
-from ..pretrained import list_pretrained, pretrained_path
+from ..pretrained import is_shipped, list_pretrained, model_file
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,33 +56,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _is_shipped(name: str) -> bool:
-    return name == "default" or name in list_pretrained()
-
-
-def _checkpoint_path(name: str) -> Path:
-    """A shipped model's file, or the checkpoint file or run directory ``name`` names."""
-    if _is_shipped(name):
-        return pretrained_path(name)
-    if Path(name).exists():
-        return Path(name)
-    shipped = ", ".join(["default", *list_pretrained()])
-    raise InceptionFerError(
-        f"{name!r} is neither a shipped model ({shipped}) nor an existing checkpoint file or "
-        "run directory"
-    )
-
-
 def _default_out(first: str, count: int, split: str, tta: str) -> Path:
     suffix = f"{split}-{tta}" + (f"-ensemble-{count}" if count > 1 else "")
-    if _is_shipped(first):  # never write into the installed package
+    if is_shipped(first):  # never write into the installed package
         return Path(f"eval-{first}-{suffix}")
     path = Path(first)
     return (path if path.is_dir() else path.parent) / f"eval-{suffix}"
 
 
 def run(args: argparse.Namespace) -> int:
-    checkpoints = [_checkpoint_path(name) for name in args.checkpoints]
+    checkpoints = [model_file(name) for name in args.checkpoints]
     out = args.out or _default_out(args.checkpoints[0], len(checkpoints), args.split, args.tta)
     result = evaluate_ensemble(
         checkpoints,

@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import InceptionFerError
 from ..evaluation.tta import TTA_MODES
 from ..faces import DEFAULT_DETECTOR, Face, FaceDetector, create_detector
-from ..pretrained import list_pretrained, load_pretrained_checkpoint
+from ..pretrained import model_file
 from ..training.checkpoint import Checkpoint, CheckpointMeta, load_checkpoint
 from .backends import Backend, TorchBackend, create_backend
 from .face_crop import DEFAULT_ALIGN, DEFAULT_MARGIN, check_crop_options, crop_faces
@@ -87,15 +87,9 @@ def resolve_checkpoint(model: ModelSpec) -> Checkpoint:
     """Load ``model``: a shipped name is looked up first, then a checkpoint file or run folder."""
     if isinstance(model, Checkpoint):
         return model
-    if isinstance(model, str) and (model == "default" or model in list_pretrained()):
-        return load_pretrained_checkpoint(model)
-    if Path(model).exists():
-        return load_checkpoint(model)
-    shipped = ", ".join(["default", *list_pretrained()])
-    raise InceptionFerError(
-        f"model {str(model)!r} is neither a shipped model ({shipped}) "
-        "nor an existing checkpoint file or run folder"
-    )
+    checkpoint = load_checkpoint(model_file(model))
+    checkpoint.model.eval()
+    return checkpoint
 
 
 class EmotionRecognizer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,25 @@ def pretrained_path(name: str) -> Path:
         shipped = ", ".join(list_pretrained()) or "none"
         raise InceptionFerError(f"no pretrained weights for {name!r}; shipped: {shipped}")
     return path
+
+
+def is_shipped(name: str) -> bool:
+    """Whether ``name`` is a shipped model (``"default"`` included)."""
+    return name == "default" or name in list_pretrained()
+
+
+def model_file(model: str | os.PathLike[str]) -> Path:
+    """The checkpoint ``model`` names: a shipped model's file (names are looked up first), else
+    an existing checkpoint file or run folder; a clear error listing what ships otherwise."""
+    if isinstance(model, str) and is_shipped(model):
+        return pretrained_path(model)
+    if Path(model).exists():
+        return Path(model)
+    shipped = ", ".join(["default", *list_pretrained()])
+    raise InceptionFerError(
+        f"model {str(model)!r} is neither a shipped model ({shipped}) "
+        "nor an existing checkpoint file or run folder"
+    )
 
 
 def load_pretrained_checkpoint(name: str) -> Checkpoint:
