@@ -5,8 +5,8 @@ consumer of logits (softmax, argmax, cross-entropy, TTA, ONNX export) treats as 
 ensemble trains, evaluates, predicts and exports as one network. ``forward_features`` stacks the
 members' last feature maps along the channels (they must share the grid) and ``forward_head``
 splits them again, so Grad-CAM explains the ensemble's own decision; ``forward`` gives each member
-its own map (no stacking to copy or quantise). Members' auxiliary
-classifiers are not used: each member contributes ``forward_head(forward_features(x))``.
+its own map (no stack to copy or quantise). Members' auxiliary classifiers are not used: each
+member contributes ``forward_head(forward_features(x))``.
 
 ``inception-fer ensemble`` (``training.ensemble``) builds one from trained checkpoints.
 """
@@ -62,8 +62,8 @@ class _Member(Protocol):
 class Ensemble(nn.Module):
     """Registered networks averaged in probability (see the module docstring).
 
-    ``members``: registered names or ``{"model": name, **arguments}`` mappings, two or more
-    (one is allowed: it is that network with log-softmax outputs). ``num_classes``,
+    ``members``: registered names or ``{"model": name, **arguments}`` mappings, one or more
+    (one alone is that network with log-softmax outputs). ``num_classes``,
     ``in_chans`` and ``drop_rate`` (when given) go to every member. The members must share
     their default input size and the grid of their last feature map.
     """
