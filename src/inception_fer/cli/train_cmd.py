@@ -104,7 +104,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"global batch size, split evenly over torchrun processes (default "
         f"{_DEFAULTS.batch_size})",
     )
-    add("--optimizer", choices=OPTIMIZERS, help=f"optimizer (default {_DEFAULTS.optimizer})")
+    add(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help=f"optimizer (default {_DEFAULTS.optimizer}); muon: Muon on convolution kernels, "
+        "AdamW on the rest, at AdamW's learning rate and weight decay",
+    )
     add("--lr", type=float, help=f"(peak) learning rate (default {_DEFAULTS.lr})")
     add("--weight-decay", type=float, help="weight decay (default 0)")
     add(

@@ -11,8 +11,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
 from ..errors import InceptionFerError
+from .muon import MuonAdamW
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "adamw", "muon", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "onecycle", "plateau")
 Scheduler = LRScheduler | ReduceLROnPlateau
 
@@ -25,12 +26,15 @@ def build_optimizer(
     momentum: float = 0.9,
     fused: bool | None = None,
 ) -> Optimizer:
-    """Adam, AdamW, SGD (Nesterov momentum) or RMSprop; fused kernels where the build has them."""
+    """Adam, AdamW, Muon (``MuonAdamW``), SGD (Nesterov momentum) or RMSprop; fused kernels where
+    the build has them."""
     if lr <= 0:
         raise InceptionFerError(f"learning rate must be positive, got {lr}")
     if name in ("adam", "adamw"):
         cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         return cls(params, lr=lr, weight_decay=weight_decay, fused=fused)
+    if name == "muon":
+        return MuonAdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(
             params, lr=lr, momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay
