@@ -92,6 +92,7 @@ README_FIGURES = {
     "default": (0.682, 0.689, 0.695),
     "inception_fer_f_silu": (0.690, 0.694, 0.696),
     "inception_fer_f_ensemble": (0.695, 0.709, 0.707),
+    "inception_fer_f_pair": (0.695, 0.702, 0.703),
 }
 """Each shipped model's PublicTest accuracy without TTA, with flip and with shift, as the README
 gives it (rounded down)."""
@@ -127,3 +128,14 @@ def test_shipped_ensemble_is_four_inception_fer_f_networks() -> None:
         "inception_fer_f",
         *["inception_fer_f_silu"] * 3,
     ]
+
+
+def test_shipped_pair_is_two_silu_networks_trained_with_muon() -> None:
+    shipped = pretrained.load_pretrained_checkpoint("inception_fer_f_pair")
+    assert shipped.meta.model_name == "ensemble"
+    assert [type(m).__name__ for m in shipped.model.members] == ["InceptionFER"] * 2
+    members = shipped.meta.extra["members"]
+    assert [s["model"] for s in members] == ["inception_fer_f_silu"] * 2
+    assert [s["checkpoint"] for s in members] == ["runs/m0", "runs/m1"]
+    first, second = (m.state_dict() for m in shipped.model.members)
+    assert any(not torch.equal(v, second[k]) for k, v in first.items())
