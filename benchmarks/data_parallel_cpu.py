@@ -74,6 +74,9 @@ def time_steps(rank: int, world: int, port: int, config: dict, results: mp.Simpl
     if rank == 0:
         results.put(times)
     if world > 1:
+        # Leave together: a process whose peer has already torn its gloo pairs down can abort
+        # ("terminate called without an active exception") on the way out.
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -101,6 +101,7 @@ def process_group(device_name: str, backend: str = "auto") -> Iterator[DistConte
     dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
     try:
         yield context
+        dist.barrier()  # leave together: a peer's early teardown can abort gloo in the others
     finally:
         dist.destroy_process_group()
 
