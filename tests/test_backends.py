@@ -111,7 +111,8 @@ def test_an_exported_onnx_file_runs_without_its_checkpoint(
     path = export_onnx(checkpoint, tmp_path / "model.onnx").path
     recognizer = EmotionRecognizer(path, detector, backend="onnx", tta="flip")
     assert recognizer.classes == tuple(checkpoint.meta.class_names)
-    assert recognizer.input_size == 48 and recognizer.meta.model_name == DEFAULT_MODEL
+    assert recognizer.input_size == 48 and recognizer.meta.model_name == checkpoint.meta.model_name
+    assert recognizer.name == checkpoint.meta.model_name  # a file: the network's name
     assert str(recognizer.device) == "cpu"
     (face,) = recognizer.predict(astronaut)
     (expected,) = EmotionRecognizer(checkpoint, detector, tta="flip").predict(astronaut)

@@ -18,7 +18,7 @@ from inception_fer.export.onnx_export import onnx_model_bytes
 from inception_fer.inference.backends import OnnxBackend, TorchBackend
 from inception_fer.models import create_model
 from inception_fer.models.ensemble import Ensemble
-from inception_fer.pretrained import DEFAULT_MODEL, list_pretrained
+from inception_fer.pretrained import list_pretrained
 from inception_fer.training.checkpoint import (
     Checkpoint,
     CheckpointMeta,
@@ -216,11 +216,11 @@ def test_grad_cam_explains_the_ensembles_decision() -> None:
 
 
 @pytest.mark.skipif(
-    {DEFAULT_MODEL, "inception_fer_f_silu"} - set(list_pretrained()),
+    {"inception_fer_f", "inception_fer_f_silu"} - set(list_pretrained()),
     reason="the shipped models' weights are not in the package",
 )
 def test_shipped_models_combine_by_name(tmp_path: Path) -> None:
     out = tmp_path / "shipped.safetensors"
-    assert main(["ensemble", "default", "inception_fer_f_silu", "-o", str(out)]) == 0
+    assert main(["ensemble", "inception_fer_f", "inception_fer_f_silu", "-o", str(out)]) == 0
     sources = load_checkpoint(out).meta.extra["members"]
-    assert [s["model"] for s in sources] == [DEFAULT_MODEL, "inception_fer_f_silu"]
+    assert [s["model"] for s in sources] == ["inception_fer_f", "inception_fer_f_silu"]

@@ -89,7 +89,7 @@ def test_shipped_silu_variant_is_inception_fer_f_with_silu() -> None:
 
 
 README_FIGURES = {
-    "default": (0.682, 0.689, 0.695),
+    "inception_fer_f": (0.682, 0.689, 0.695),
     "inception_fer_f_silu": (0.690, 0.694, 0.696),
     "inception_fer_f_ensemble": (0.695, 0.709, 0.707),
     "inception_fer_f_pair": (0.695, 0.702, 0.703),
@@ -121,9 +121,9 @@ def test_shipped_ensemble_is_four_inception_fer_f_networks() -> None:
     assert shipped.meta.model_name == "ensemble"
     members = shipped.model.members
     assert [type(m).__name__ for m in members] == ["InceptionFER"] * 4
-    default = pretrained.load_pretrained("default")
+    single = pretrained.load_pretrained("inception_fer_f")
     first = members[0].state_dict()
-    assert all(torch.equal(v, first[k]) for k, v in default.state_dict().items())
+    assert all(torch.equal(v, first[k]) for k, v in single.state_dict().items())
     assert [s["model"] for s in shipped.meta.extra["members"]] == [
         "inception_fer_f",
         *["inception_fer_f_silu"] * 3,
@@ -139,3 +139,14 @@ def test_shipped_pair_is_two_silu_networks_trained_with_muon() -> None:
     assert [s["checkpoint"] for s in members] == ["runs/m0", "runs/m1"]
     first, second = (m.state_dict() for m in shipped.model.members)
     assert any(not torch.equal(v, second[k]) for k, v in first.items())
+
+
+def test_the_default_is_the_pair_and_names_resolve_to_it() -> None:
+    assert pretrained.DEFAULT_MODEL == "inception_fer_f_pair"
+    assert pretrained.pretrained_path("default") == pretrained.pretrained_path(
+        "inception_fer_f_pair"
+    )
+    assert pretrained.shipped_name("default") == "inception_fer_f_pair"
+    assert pretrained.shipped_name("inception_fer_f_silu") == "inception_fer_f_silu"
+    assert pretrained.shipped_name("runs/m0") is None
+    assert pretrained.shipped_name(Path("inception_fer_f")) is None  # a path, not a name

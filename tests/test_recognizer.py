@@ -295,5 +295,7 @@ def test_big_faces_are_area_averaged_not_aliased() -> None:
     DEFAULT_MODEL not in list_pretrained(), reason="the default model's weights are not shipped yet"
 )
 def test_shipped_default_model_sees_the_astronaut_smile(astronaut: np.ndarray) -> None:
-    (face,) = EmotionRecognizer().predict(astronaut)
+    recognizer = EmotionRecognizer()
+    assert recognizer.name == DEFAULT_MODEL  # the shipped name, not the network's ("ensemble")
+    (face,) = recognizer.predict(astronaut)
     assert face.emotion == "happy"

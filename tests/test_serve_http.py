@@ -132,6 +132,7 @@ def test_healthz_and_models(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     info = client.get("/v1/models").json()
     assert info["model"]["name"] == DEFAULT_MODEL
+    assert info["model"]["network"] == "ensemble"  # the default is two networks averaged
     assert info["model"]["classes"] == list(EMOTIONS)
     assert info["model"]["input_size"] == 48
     assert (info["model"]["backend"], info["model"]["detector"]) == ("torch", "mtcnn")

@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import InceptionFerError
 from ..evaluation.tta import TTA_MODES
 from ..faces import DEFAULT_DETECTOR, Face, FaceDetector, create_detector
-from ..pretrained import model_file
+from ..pretrained import model_file, shipped_name
 from ..training.checkpoint import Checkpoint, CheckpointMeta, load_checkpoint
 from .backends import Backend, TorchBackend, create_backend
 from .face_crop import DEFAULT_ALIGN, DEFAULT_MARGIN, check_crop_options, crop_faces
@@ -104,7 +104,8 @@ class EmotionRecognizer:
     unread. ``device`` is ``cpu``, ``cuda`` (``cuda:N``) or ``auto``. ``backend`` runs the
     network: ``torch`` (PyTorch) or ``onnx`` (the model exported to ONNX in memory, run by ONNX
     Runtime on the CPU on ``threads`` threads, see :class:`OnnxBackend`; PyTorch's thread count is
-    process-wide, ``torch.set_num_threads``).
+    process-wide, ``torch.set_num_threads``). ``name`` is the shipped model's name when ``model``
+    is one (``"default"`` resolved), else the network's (``inception_fer_f``, ``ensemble``...).
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class EmotionRecognizer:
             threads=threads,
         )
         self.backend, self.device = self.engine.name, self.engine.device
+        self.name = shipped_name(model) or self.meta.model_name
         check_crop_options(self.input_size, margin, border)
         self.tta, self.batch_size = tta, batch_size
         self.margin, self.align, self.border = margin, align, border

@@ -15,8 +15,9 @@ from ..training.checkpoint import Checkpoint, load_checkpoint, weights_mismatch
 
 _SUFFIX = ".safetensors"
 
-DEFAULT_MODEL = "inception_fer_f"
-"""The shipped model that ``"default"`` names (trained on FER2013 train, selected on PublicTest)."""
+DEFAULT_MODEL = "inception_fer_f_pair"
+"""The shipped model that ``"default"`` names (trained on FER2013 train, selected on PublicTest):
+two ``inception_fer_f_silu`` networks from one 2-core CPU hour, averaged."""
 
 
 def _weights_dir() -> Path:
@@ -43,6 +44,13 @@ def pretrained_path(name: str) -> Path:
 def is_shipped(name: str) -> bool:
     """Whether ``name`` is a shipped model (``"default"`` included)."""
     return name == "default" or name in list_pretrained()
+
+
+def shipped_name(model: object) -> str | None:
+    """The shipped model's name that ``model`` is (``"default"`` resolved), else ``None``."""
+    if not isinstance(model, str) or not is_shipped(model):
+        return None
+    return DEFAULT_MODEL if model == "default" else model
 
 
 def model_file(model: str | os.PathLike[str]) -> Path:

@@ -81,7 +81,8 @@ def model_info(recognizer: EmotionRecognizer) -> dict[str, Any]:
     model names."""
     return {
         "model": {
-            "name": recognizer.meta.model_name,
+            "name": recognizer.name,
+            "network": recognizer.meta.model_name,
             "classes": list(recognizer.classes),
             "input_size": recognizer.input_size,
             "backend": recognizer.backend,
