@@ -1,8 +1,8 @@
 """Load test of ``inception-fer serve``: many clients POSTing a photo for a fixed time, on loopback.
 
 Usage: ``python benchmarks/serve_load.py [--clients 50] [--duration 60] [--image PATH]
-[--threads N] [--max-rss-growth-mb 200]``. The server runs as a subprocess on 127.0.0.1 with the
-shipped default model; each client POSTs the photo (scikit-image's astronaut as a JPEG unless
+[--model NAME] [--threads N] [--max-rss-growth-mb 200]``. The server runs as a subprocess on
+127.0.0.1 with ``--model`` (the shipped default model unless given); each client POSTs the photo (scikit-image's astronaut as a JPEG unless
 ``--image``) as raw bytes in a loop. Prints requests/s, p50/p99 latency, errors, and the server's
 resident memory before and after (after a warm-up). Exits 1 on any error (a status other than 200,
 a transport error, or an answer with another face count than the warm-up's) or when the server's
@@ -61,11 +61,11 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
-def start_server(log: Path, threads: int | None) -> tuple[subprocess.Popen[bytes], str]:
-    """``inception-fer serve`` on a free loopback port, once /healthz answers."""
+def start_server(log: Path, model: str, threads: int | None) -> tuple[subprocess.Popen[bytes], str]:
+    """``inception-fer serve --model MODEL`` on a free loopback port, once /healthz answers."""
     port = free_port()
     command = [sys.executable, "-m", "inception_fer", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning"]
+    command += ["--model", model, "--port", str(port), "--log-level", "warning"]
     if threads is not None:
         command += ["--threads", str(threads)]
     with log.open("wb") as out:
@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--image", type=Path, help="photo to send (default: the astronaut)")
+    parser.add_argument("--model", default="default", help="shipped model, checkpoint or run")
     parser.add_argument("--threads", type=int, help="the server's --threads (default: torch's)")
     parser.add_argument(
         "--max-rss-growth-mb",
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     image = args.image.read_bytes() if args.image else astronaut_jpeg()
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "server.log"
-        process, url = start_server(log, args.threads)
+        process, url = start_server(log, args.model, args.threads)
         try:
             asyncio.run(run_load(url, image, 1, 0.0))  # first requests allocate the buffers
             before = rss_mb(process.pid)
