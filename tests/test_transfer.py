@@ -18,6 +18,7 @@ from inception_fer.cli.main import main
 from inception_fer.errors import InceptionFerError
 from inception_fer.inference import EmotionRecognizer
 from inception_fer.models import create_model
+from inception_fer.pretrained import list_pretrained
 from inception_fer.training.checkpoint import load_checkpoint
 from inception_fer.training.config import TrainConfig
 from inception_fer.training.fit import Trainer, fit, resume
@@ -281,7 +282,7 @@ def test_unreadable_and_unmatched_sources(tmp_path: Path) -> None:
     with pytest.raises(InceptionFerError, match=r"junk\.pth is not a loadable state_dict"):
         init_weights(model, str(tmp_path / "junk.pth"), **args)
     torch.save({"other.weight": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(InceptionFerError, match="none of its 1 tensors fit inception_fer_s"):
+    with pytest.raises(InceptionFerError, match=r"\(state_dict\): none of its 1 tensors fit "):
         init_weights(model, str(tmp_path / "other.pt"), **args)
     with pytest.raises(InceptionFerError, match="not a shipped model"):
         init_weights(model, str(tmp_path / "absent.safetensors"), **args)
@@ -398,3 +399,14 @@ def test_bad_transfer_options() -> None:
         TrainConfig(freeze_backbone=True, unfreeze_at=1)
     with pytest.raises(InceptionFerError, match="head lr multiplier must be > 0"):
         TrainConfig(head_lr_mult=0.0)
+
+
+@pytest.mark.skipif(
+    "inception_fer_f_pair" not in list_pretrained(), reason="the pair is not shipped"
+)
+def test_init_from_the_shipped_pair_says_it_is_an_ensemble() -> None:
+    """The default is two networks: one network cannot start from it, and the error says why."""
+    model = create_model("inception_fer_f")
+    args = {"model_name": "inception_fer_f", "model_kwargs": {}, "class_names": list(EMOTIONS)}
+    with pytest.raises(InceptionFerError, match=r"--init default \(ensemble checkpoint"):
+        init_weights(model, "default", **args)

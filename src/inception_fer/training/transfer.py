@@ -128,8 +128,8 @@ def init_weights(
     if not taken:
         example = next(iter(source.tensors), "none")
         raise InceptionFerError(
-            f"--init {spec}: none of its {len(source.tensors)} tensors fit {model_name} "
-            f"(e.g. {example}); is it a checkpoint of the same architecture?"
+            f"--init {spec} ({source.kind}): none of its {len(source.tensors)} tensors fit "
+            f"{model_name} (e.g. {example}); is it a checkpoint of the same architecture?"
         )
     report.loaded = sorted(taken)
     if new_classes:
