@@ -5,9 +5,9 @@ Usage: ``python benchmarks/serve_load.py [--clients 50] [--duration 60] [--image
 127.0.0.1 with ``--model`` (the shipped default model unless given); each client POSTs the photo
 (scikit-image's astronaut as a JPEG unless ``--image``) as raw bytes in a loop. Prints
 requests/s, p50/p99 latency, errors, and the server's resident memory before and after (after a
-warm-up). Exits 1 on any error (a status other than 200,
-a transport error, or an answer with another face count than the warm-up's) or when the server's
-memory grew by more than ``--max-rss-growth-mb``.
+warm-up). Exits 1 on any error (a status other than 200, a transport error, or an answer with
+another face count than the warm-up's) or when the server's memory grew by more than
+``--max-rss-growth-mb``.
 """
 
 from __future__ import annotations
