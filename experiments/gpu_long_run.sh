@@ -5,7 +5,7 @@
 # none/flip/shift. A run's own options come after the shared recipe, so they override it. Under
 # $OUT: NAME.safetensors per run and logs.tar.gz (logs, histories, reports) -- the device tool
 # returns at most 8 files.
-#   BUDGET_MINUTES=7 bash experiments/gpu_long_run.sh l-relu l-silu f-silu44
+#   BUDGET_MINUTES=7 bash experiments/gpu_long_run.sh l-silu l-silu-muon f-silu44
 # Local dry run (a tiny network on the CPU): OUT=/tmp/out DEVICE=cpu AMP=none THREADS=1 \
 #   BUDGET_MINUTES=1.5 EXTRA_ARGS='--model inception_fer_s --model-arg stem_width=8
 #   --model-arg widths=[24,40] --model-arg depths=[0,0]' DATA=../shared/data/fer2013 \
@@ -27,6 +27,9 @@ run_args() {
     l-silu) echo "--model inception_fer_l --time-budget $budget --model-arg act=silu" ;;
     l-silu-b512) echo "--model inception_fer_l --time-budget $budget --model-arg act=silu \
 --batch-size 512 --lr 6e-3" ;;
+    l-silu-muon) echo "--model inception_fer_l --time-budget $budget --model-arg act=silu \
+--optimizer muon --no-decay-norm-bias --augment default,translate=0 --crop-schedule 40,48:8 \
+--finish-augment flip,erase=0.5" ;;
     f-silu44) echo "--model inception_fer_f --epochs 44 --model-arg act=silu" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
   esac
