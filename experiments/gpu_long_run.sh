@@ -10,6 +10,8 @@
 #   BUDGET_MINUTES=1.5 EXTRA_ARGS='--model inception_fer_s --model-arg stem_width=8
 #   --model-arg widths=[24,40] --model-arg depths=[0,0]' DATA=../shared/data/fer2013 \
 #   RUNS_DIR=/tmp/runs bash experiments/gpu_long_run.sh l-relu l-silu
+# (l-silu-muon's 8 whole-face epochs do not fit 1.5 minutes: dry-run it with BUDGET_MINUTES=2 and
+#   --crop-schedule 40,48:1 added to EXTRA_ARGS.)
 set -u
 budget=${BUDGET_MINUTES:-7}
 device=${DEVICE:-cuda}
