@@ -11,13 +11,13 @@ Target (issue 4): 65 % PublicTest within 10 minutes on 2 CPU cores.
 cores; seed 1: 63.2 % after 8.7.)
 
 The recipe is ``FER_RECIPE`` unless an option overrides one of its entries (``--optimizer``,
-``--augment``, ``--lr``, ``--batch-size``, ``--label-smoothing``) or adds to it (``--ema``,
-``--crop-schedule``, ``--finish-augment``, ``--no-decay-norm-bias``, ``--whiten-stem``,
-``--val-tta``); the one-cycle schedule spans ``--epochs``, or with ``--time-budget MINUTES`` as
-many epochs as the training loop's timing says fit in that time on this machine (the timing counts
-against the budget; the run shortens itself if its epochs then run slower than timed). ``--seed``
-(default 0) seeds the run. ``--model-arg KEY=VALUE`` passes network arguments as ``inception-fer
-train`` does (e.g. ``act=silu``).
+``--augment``, ``--lr``, ``--batch-size``, ``--weight-decay``, ``--label-smoothing``) or adds to it
+(``--ema``, ``--warmup-epochs``, ``--crop-schedule``, ``--finish-augment``,
+``--no-decay-norm-bias``, ``--whiten-stem``, ``--val-tta``); the one-cycle schedule spans
+``--epochs``, or with ``--time-budget MINUTES`` as many epochs as the training loop's timing says
+fit in that time on this machine (the timing counts against the budget; the run shortens itself if
+its epochs then run slower than timed). ``--seed`` (default 0) seeds the run. ``--model-arg
+KEY=VALUE`` passes network arguments as ``inception-fer train`` does (e.g. ``act=silu``).
 
 The clock starts after the data is loaded (its time is printed separately) and includes every
 epoch's validation pass and checkpoint writes: it is what a user waits for.
@@ -71,8 +71,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help="optimizer (default: the recipe's)")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the recipe's)")
+    parser.add_argument("--weight-decay", type=float, help="(default: the recipe's)")
     parser.add_argument("--label-smoothing", type=float, help="(default: the recipe's)")
     parser.add_argument("--ema", type=float, help="weight-average decay (default: the recipe's)")
+    parser.add_argument(
+        "--warmup-epochs",
+        type=float,
+        help="the schedule's warm-up in epochs (train --warmup-epochs; default: a quarter of the run)",
+    )
     parser.add_argument(
         "--crop-schedule", help="crop size by epoch, e.g. 32:6,40 or 40,48:1 (default: none)"
     )
@@ -116,8 +122,10 @@ def main(argv: list[str] | None = None) -> None:
             "augment",
             "lr",
             "batch_size",
+            "weight_decay",
             "label_smoothing",
             "ema",
+            "warmup_epochs",
             "crop_schedule",
             "finish_augment",
         )

@@ -114,7 +114,7 @@ def test_time_to_accuracy_trains_the_network_asked_for_and_reports_thresholds(
     argv = ["--data", str(npy_dataset), "--model", "inception_fer_s", "--model-arg", "act=silu"]
     argv += ["--epochs", "2", "--threads", "1", "--thresholds", "0", "1.01", "--out", str(tmp_path)]
     argv += ["--no-decay-norm-bias", "--whiten-stem", "--seed", "3", "--val-tta", "flip"]
-    argv += ["--optimizer", "muon"]
+    argv += ["--optimizer", "muon", "--warmup-epochs", "0.5", "--weight-decay", "0.02"]
     time_to_accuracy.main(argv)
     printed = capsys.readouterr().out
     assert "inception_fer_s {'act': 'silu'}, 2 epochs, seed 3" in printed
@@ -122,6 +122,7 @@ def test_time_to_accuracy_trains_the_network_asked_for_and_reports_thresholds(
     saved = json.loads((tmp_path / "run.json").read_text())
     assert (saved["seed"], saved["decay_norm_bias"], saved["whiten_stem"]) == (3, False, True)
     assert (saved["val_tta"], saved["optimizer"]) == ("flip", "muon")
+    assert (saved["warmup_epochs"], saved["weight_decay"]) == (0.5, 0.02)
     assert re.search(r"\| 0% \| \d+\.\d min \|", printed)  # reached after the first epoch
     assert "| 101% | not reached |" in printed
     model = load_checkpoint(tmp_path / "last.safetensors").model
