@@ -300,6 +300,7 @@ def test_unvalidated_epochs_do_not_count_towards_early_stopping(tmp_path: Path) 
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"batch_size": 0}, "batch size"),
         ({"lr": -1.0}, "learning rate must be positive"),
+        ({"warmup_epochs": -1.0}, "--warmup-epochs must be >= 0"),
         ({"label_smoothing": 1.0}, "label smoothing"),
         ({"class_weights": "inverse"}, "class weights"),
     ],

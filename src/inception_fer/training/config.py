@@ -89,6 +89,10 @@ class TrainConfig:
             (self.lr > 0, f"learning rate must be positive, got {self.lr}"),
             (self.weight_decay >= 0, f"weight decay must be >= 0, got {self.weight_decay}"),
             (
+                self.warmup_epochs >= 0,
+                f"--warmup-epochs must be >= 0 (0 = the schedule's own), got {self.warmup_epochs}",
+            ),
+            (
                 0 <= self.label_smoothing < 1,
                 f"label smoothing must be in [0, 1), got {self.label_smoothing}",
             ),
